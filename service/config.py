@@ -1,0 +1,187 @@
+"""Settings: the one place that reads the environment.
+
+`load_settings()` reads the process environment (and `.env` when present) exactly once and
+validates everything together, so a bad deployment hears about every problem in one go.
+Tests call `load_settings({...})` with a plain mapping and never touch `os.environ`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from service.errors import ConfigError
+
+# Values that show a secret was copied from an example and never set for real.
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "secret", "password", "example", "dev-staff-key", "dev-admin-token"}
+)
+SECRET_FIELDS = ("staff_api_keys", "admin_token", "openai_api_key", "database_url")
+
+
+class Settings(BaseSettings):
+    """Every key is documented in `.env.example` (a test keeps the two in step)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
+
+    app_env: Literal["development", "test", "production"] = Field(
+        "development",
+        description="development | test | production; production enforces required keys",
+    )
+    host: str = Field("127.0.0.1", description="Interface to bind; use 0.0.0.0 in containers")
+    port: int = Field(3001, ge=1, le=65535, description="TCP port (platforms inject PORT)")
+    web_concurrency: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
+    data_backend: Literal["json", "postgres"] = Field("json", description="json | postgres")
+    json_data_path: Path = Field(
+        Path("data/pickup.json"), description="Data file for DATA_BACKEND=json"
+    )
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL; required when DATA_BACKEND=postgres"
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, le=10_485_760, description="Largest request body accepted (bytes)"
+    )
+    staff_api_keys: SecretStr | None = Field(
+        None, description="Comma-separated staff keys: KEY (all stores) or STORE_ID:KEY"
+    )
+    admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin endpoints")
+    openai_api_key: SecretStr | None = Field(
+        None,
+        description="OpenAI API key; without it (outside production) AI answers use the fallback",
+    )
+    seed_demo_data: bool = Field(
+        True, description="Load the demo dataset when the data store is empty at start-up"
+    )
+    keep_alive_timeout_s: int = Field(
+        75, ge=1, le=3600, description="uvicorn keep-alive; longer than a proxy's idle timeout"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() gathers the environment itself so that tests can pass a plain mapping.
+        return (init_settings,)
+
+    @field_validator("staff_api_keys")
+    @classmethod
+    def _staff_keys_are_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for entry in value.get_secret_value().split(","):
+                key = entry.strip().rpartition(":")[2]
+                if entry.strip() and len(key) < 16:
+                    raise ValueError("each staff key must be at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _production_requirements(self) -> Settings:
+        problems: list[str] = []
+        if self.data_backend == "json" and self.web_concurrency > 1:
+            problems.append(
+                "WEB_CONCURRENCY: the json backend allows one writer; use WEB_CONCURRENCY=1 "
+                "or DATA_BACKEND=postgres"
+            )
+        if self.data_backend == "postgres" and self.database_url is None:
+            problems.append("DATABASE_URL: required when DATA_BACKEND=postgres")
+        if self.app_env == "production":
+            for name in ("port", "data_backend"):
+                if name not in self.model_fields_set:
+                    problems.append(f"{name.upper()}: required in production (set it explicitly)")
+            for name in ("staff_api_keys", "admin_token", "openai_api_key"):
+                if getattr(self, name) is None:
+                    problems.append(f"{name.upper()}: required in production")
+        if self.app_env != "development":
+            if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
+                problems.append("ADMIN_TOKEN: must be at least 16 characters")
+            for name in SECRET_FIELDS:
+                secret: SecretStr | None = getattr(self, name)
+                if secret is not None and _has_placeholder(secret.get_secret_value()):
+                    problems.append(f"{name.upper()}: is a placeholder value; set a real secret")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def staff_keys(self) -> list[tuple[str | None, str]]:
+        """(store id or None for every store, key) pairs."""
+        if self.staff_api_keys is None:
+            return []
+        pairs: list[tuple[str | None, str]] = []
+        for entry in self.staff_api_keys.get_secret_value().split(","):
+            entry = entry.strip()
+            if not entry:
+                continue
+            store, sep, key = entry.rpartition(":")
+            pairs.append((store if sep else None, key))
+        return pairs
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration with every secret replaced by whether it is set."""
+        shown = self.model_dump(mode="json")
+        for name, value in shown.items():
+            if isinstance(getattr(self, name), SecretStr) or name in SECRET_FIELDS:
+                shown[name] = "set" if value else "unset"
+        return shown
+
+
+def _has_placeholder(value: str) -> bool:
+    parts = [p.strip().rpartition(":")[2].lower() for p in value.split(",")]
+    return any(p in PLACEHOLDER_SECRETS or p.startswith("replace-with") for p in parts)
+
+
+def read_environment(env_file: Path | None = Path(".env")) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if env_file is not None and env_file.is_file():
+        values.update(DotEnvSettingsSource(Settings, env_file=env_file)())
+    values.update(EnvSettingsSource(Settings)())
+    return values
+
+
+def load_settings(
+    values: Mapping[str, Any] | None = None, *, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Validate `values` (or the environment) and raise ConfigError naming every problem."""
+    source = values if values is not None else read_environment(env_file)
+    # An empty value means unset, as in a copied .env.example.
+    raw = {k.lower(): v for k, v in source.items() if v != ""}
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        problems = _describe_errors(exc)
+        bad_fields = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    # Field errors stop pydantic before the cross-field checks: run those on what is valid so
+    # the operator sees every problem at once.
+    try:
+        Settings(**{k: v for k, v in raw.items() if k not in bad_fields})
+    except ValidationError as again:
+        already = {name.upper() for name in bad_fields}
+        problems += [p for p in _describe_errors(again) if p.split(":")[0] not in already]
+    raise ConfigError(problems)
+
+
+def _describe_errors(exc: ValidationError) -> list[str]:
+    problems: list[str] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        if error["loc"]:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{str(error['loc'][0]).upper()}: {message}")
+        else:
+            # Cross-field checks raise one ValueError with a line per problem.
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.extend(line for line in message.splitlines() if line)
+    return problems

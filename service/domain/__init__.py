@@ -1,0 +1,1 @@
+"""Pure pickup rules: no I/O, no imports from the rest of the package."""

@@ -1,0 +1,31 @@
+"""What handlers need, built once by the composition root and kept on app.state."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+
+from service.config import Settings
+from service.repositories.base import PickupRepository
+
+# A readiness check returns (status, detail); status is "ok", "degraded" or "down".
+ReadinessCheck = Callable[[], Awaitable[tuple[str, dict[str, Any]]]]
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    repo: PickupRepository
+    clock: Callable[[], datetime]
+    staff_keys: list[tuple[str | None, str]]
+    admin_token: str | None
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+
+def context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,121 @@
+"""OpenAPI 3.1 from the same pydantic models that validate requests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from service.http.endpoint import Endpoint
+from service.http.schemas import ErrorEnvelope
+
+REF = "#/components/schemas/{model}"
+PATH_PARAM = re.compile(r"{(\w+)}")
+ERROR_TEXT = {
+    400: "Malformed JSON", 401: "Missing or invalid credentials", 403: "Not allowed",
+    404: "Unknown id", 405: "Method not allowed", 409: "Conflicts with current state",
+    413: "Body too large", 415: "Body is not JSON", 422: "Validation failed",
+    429: "Rate limited", 503: "Unavailable",
+}  # fmt: skip
+SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "staff": [{"staffKey": []}],
+    "admin": [{"adminToken": []}],
+    "order": [{"orderToken": []}, {"staffKey": []}],
+}
+
+
+def document(endpoints: Sequence[Endpoint], *, version: str) -> dict[str, Any]:
+    models: set[type[BaseModel]] = {ErrorEnvelope}
+    for ep in endpoints:
+        models.update(m for m in (ep.body, ep.response) if m is not None)
+    mode: dict[bool, Literal["validation", "serialization"]] = {
+        True: "validation",
+        False: "serialization",
+    }
+    keyed = [(m, mode[_is_input(m, endpoints)]) for m in sorted(models, key=lambda m: m.__name__)]
+    _, schemas = models_json_schema(keyed, ref_template=REF)
+
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {
+            "operationId": ep.handler.__name__,
+            "summary": ep.summary,
+            "tags": [ep.tag],
+            "parameters": _parameters(ep),
+            "responses": _responses(ep),
+        }
+        if ep.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": _ref(ep.body)}}},
+            }
+        if ep.auth in SECURITY:
+            op["security"] = SECURITY[ep.auth]
+        paths.setdefault(ep.path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Pickup service", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": schemas.get("$defs", {}),
+            "securitySchemes": {
+                "staffKey": {"type": "http", "scheme": "bearer", "description": "STAFF_API_KEYS"},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"},
+                "orderToken": {"type": "apiKey", "in": "header", "name": "X-Order-Token"},
+            },
+        },
+    }
+
+
+def _is_input(model: type[BaseModel], endpoints: Sequence[Endpoint]) -> bool:
+    return any(ep.body is model for ep in endpoints)
+
+
+def _ref(model: type[BaseModel]) -> str:
+    return REF.format(model=model.__name__)
+
+
+def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+        for n in PATH_PARAM.findall(ep.path)
+    ]
+    if ep.query is not None:
+        schema = ep.query.model_json_schema()
+        for name, prop in schema.get("properties", {}).items():
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in schema.get("required", []),
+                    "schema": {k: v for k, v in prop.items() if k != "title"},
+                }
+            )
+    params += [
+        {"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
+        for h in ep.headers
+    ]
+    return params
+
+
+def _responses(ep: Endpoint) -> dict[str, Any]:
+    responses: dict[str, Any] = {}
+    if ep.response is not None:
+        responses[str(ep.status)] = {
+            "description": ep.summary,
+            "content": {"application/json": {"schema": {"$ref": _ref(ep.response)}}},
+        }
+    else:
+        responses[str(ep.status)] = {"description": ep.summary}
+    for status in ep.errors:
+        responses.setdefault(
+            str(status),
+            {
+                "description": ERROR_TEXT.get(status, "Error"),
+                "content": {"application/json": {"schema": {"$ref": _ref(ErrorEnvelope)}}},
+            },
+        )
+    return responses

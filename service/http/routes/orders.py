@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.domain.errors import InvalidInputError
+from service.domain.models import OrderStatus
+from service.http import parsing, presenters
+from service.http import schemas as s
+from service.http.auth import principal
+from service.http.context import context
+from service.http.endpoint import Endpoint
+from service.http.responses import JSONResponse
+from service.usecases import orders
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+async def place_order(request: Request) -> Response:
+    data, _ = await parsing.body(request, s.OrderIn)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        raise InvalidInputError(
+            "Idempotency-Key must be 1-255 printable characters",
+            details=[{"field": "Idempotency-Key", "message": "invalid header value"}],
+        )
+    # The fingerprint is of the validated request, so whitespace or key order do not matter.
+    canonical = orjson.dumps(data.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    request_ = orders.OrderRequest(
+        store_id=str(data.store_id),
+        pickup_slot_start=data.pickup_slot_start,
+        customer_name=data.customer.name,
+        customer_phone=data.customer.phone,
+        items=[(str(line.menu_item_id), line.quantity) for line in data.items],
+        note=data.note,
+        fingerprint=orders.fingerprint(canonical),
+    )
+    ctx = context(request)
+    order, created = await orders.place_order(
+        ctx.repo, request_, now=ctx.clock(), idempotency_key=key
+    )
+    headers = {"Location": f"/v1/orders/{order.id}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(presenters.order(order, with_token=True), status_code=201, headers=headers)
+
+
+async def get_order(request: Request) -> Response:
+    order_id = parsing.path_id(request, "order_id", "order")
+    order = await orders.get_order(context(request).repo, principal(request), order_id)
+    return JSONResponse(presenters.order(order))
+
+
+async def cancel_order(request: Request) -> Response:
+    order_id = parsing.path_id(request, "order_id", "order")
+    ctx = context(request)
+    order = await orders.cancel_order(ctx.repo, principal(request), order_id, now=ctx.clock())
+    return JSONResponse(presenters.order(order))
+
+
+async def set_status(request: Request) -> Response:
+    who = principal(request)
+    order_id = parsing.path_id(request, "order_id", "order")
+    data, _ = await parsing.body(request, s.StatusIn)
+    ctx = context(request)
+    order = await orders.set_status(
+        ctx.repo, who, order_id, OrderStatus(data.status), now=ctx.clock()
+    )
+    return JSONResponse(presenters.order(order))
+
+
+async def pick_up(request: Request) -> Response:
+    who = principal(request)
+    order_id = parsing.path_id(request, "order_id", "order")
+    data, _ = await parsing.body(request, s.PickupIn)
+    ctx = context(request)
+    order = await orders.pick_up_order(ctx.repo, who, order_id, data.pickup_code, now=ctx.clock())
+    return JSONResponse(presenters.order(order))
+
+
+async def list_store_orders(request: Request) -> Response:
+    who = principal(request)
+    store_id = parsing.path_id(request, "store_id", "store")
+    q = parsing.query(request, s.OrdersQuery)
+    found, cursor = await orders.list_store_orders(
+        context(request).repo, who, store_id,
+        status=q.status, day=q.date, limit=q.limit, cursor=q.cursor,
+    )  # fmt: skip
+    return JSONResponse(presenters.page([presenters.order(o) for o in found], cursor))
+
+
+ORDER = "/v1/orders/{order_id}"
+ENDPOINTS = [
+    Endpoint("POST", "/v1/orders", place_order, "Place an order", "orders", s.OrderCreatedOut,
+             status=201, body=s.OrderIn, errors=(400, 404, 409, 413, 415, 422),
+             headers=("Idempotency-Key",)),
+    Endpoint("GET", ORDER, get_order, "Get an order (X-Order-Token or staff key)", "orders",
+             s.OrderOut, auth="order", errors=(401, 403, 404)),
+    Endpoint("POST", f"{ORDER}/cancel", cancel_order, "Cancel an order", "orders", s.OrderOut,
+             auth="order", errors=(401, 403, 404, 409)),
+    Endpoint("POST", f"{ORDER}/status", set_status, "Move an order along its lifecycle",
+             "staff", s.OrderOut, body=s.StatusIn, auth="staff",
+             errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+    Endpoint("POST", f"{ORDER}/pickup", pick_up, "Hand over an order (needs its pickup code)",
+             "staff", s.OrderOut, body=s.PickupIn, auth="staff",
+             errors=(400, 401, 403, 404, 409, 413, 415, 422)),
+    Endpoint("GET", "/v1/stores/{store_id}/orders", list_store_orders,
+             "A store's orders by status and date", "staff", s.OrderList, query=s.OrdersQuery,
+             auth="staff", errors=(401, 403, 404, 422)),
+]  # fmt: skip

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from service.domain.models import WEEKDAYS, OpeningInterval
+from service.http import parsing, presenters
+from service.http import schemas as s
+from service.http.auth import principal
+from service.http.context import context
+from service.http.endpoint import Endpoint
+from service.http.responses import JSONResponse
+from service.usecases import stores
+
+
+async def list_stores(request: Request) -> Response:
+    q = parsing.query(request, s.PageQuery)
+    found, cursor = await stores.list_stores(context(request).repo, limit=q.limit, cursor=q.cursor)
+    return JSONResponse(presenters.page([presenters.store(x) for x in found], cursor))
+
+
+async def get_store(request: Request) -> Response:
+    store_id = parsing.path_id(request, "store_id", "store")
+    return JSONResponse(presenters.store(await stores.get_store(context(request).repo, store_id)))
+
+
+async def get_menu(request: Request) -> Response:
+    store_id = parsing.path_id(request, "store_id", "store")
+    items = await stores.get_menu(context(request).repo, store_id)
+    return JSONResponse(presenters.page([presenters.menu_item(i) for i in items], None))
+
+
+async def get_slots(request: Request) -> Response:
+    store_id = parsing.path_id(request, "store_id", "store")
+    q = parsing.query(request, s.SlotsQuery)
+    ctx = context(request)
+    _, found = await stores.get_slots(ctx.repo, store_id, q.date, now=ctx.clock())
+    return JSONResponse(presenters.page([presenters.slot(x) for x in found], None))
+
+
+def _store_fields(values: dict[str, Any]) -> dict[str, Any]:
+    if values.get("opening_hours") is not None:
+        values["opening_hours"] = tuple(
+            OpeningInterval(
+                WEEKDAYS.index(day), time.fromisoformat(i["opens"]), time.fromisoformat(i["closes"])
+            )
+            for day, intervals in values["opening_hours"].items()
+            for i in intervals
+        )
+    return values
+
+
+async def create_store(request: Request) -> Response:
+    who = principal(request)
+    data, _ = await parsing.body(request, s.StoreIn)
+    store = await stores.create_store(context(request).repo, who, _store_fields(data.model_dump()))
+    return JSONResponse(
+        presenters.store(store), status_code=201, headers={"Location": f"/v1/stores/{store.id}"}
+    )
+
+
+async def update_store(request: Request) -> Response:
+    who = principal(request)
+    store_id = parsing.path_id(request, "store_id", "store")
+    data, _ = await parsing.body(request, s.StorePatch)
+    changes = _store_fields(data.model_dump(exclude_unset=True, exclude_none=True))
+    store = await stores.update_store(context(request).repo, who, store_id, changes)
+    return JSONResponse(presenters.store(store))
+
+
+async def create_menu_item(request: Request) -> Response:
+    who = principal(request)
+    store_id = parsing.path_id(request, "store_id", "store")
+    data, _ = await parsing.body(request, s.MenuItemIn)
+    fields = data.model_dump()
+    fields["tags"] = tuple(fields["tags"])
+    item = await stores.create_menu_item(context(request).repo, who, store_id, fields)
+    return JSONResponse(presenters.menu_item(item), status_code=201)
+
+
+async def update_menu_item(request: Request) -> Response:
+    who = principal(request)
+    store_id = parsing.path_id(request, "store_id", "store")
+    item_id = parsing.path_id(request, "item_id", "menu item")
+    data, _ = await parsing.body(request, s.MenuItemPatch)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    if "tags" in changes:
+        changes["tags"] = tuple(changes["tags"])
+    item = await stores.update_menu_item(context(request).repo, who, store_id, item_id, changes)
+    return JSONResponse(presenters.menu_item(item))
+
+
+STORE = "/v1/stores/{store_id}"
+ENDPOINTS = [
+    Endpoint("GET", "/v1/stores", list_stores, "List stores", "stores", s.StoreList,
+             query=s.PageQuery, errors=(422,)),
+    Endpoint("GET", STORE, get_store, "Get a store", "stores", s.StoreOut, errors=(404,)),
+    Endpoint("GET", f"{STORE}/menu", get_menu, "A store's menu", "stores", s.MenuList,
+             errors=(404,)),
+    Endpoint("GET", f"{STORE}/slots", get_slots, "Pickup slots of one day", "stores", s.SlotList,
+             query=s.SlotsQuery, errors=(404, 422)),
+    Endpoint("POST", "/v1/stores", create_store, "Create a store", "staff", s.StoreOut,
+             status=201, body=s.StoreIn, auth="staff", errors=(400, 401, 403, 413, 415, 422)),
+    Endpoint("PATCH", STORE, update_store, "Update a store", "staff", s.StoreOut,
+             body=s.StorePatch, auth="staff", errors=(400, 401, 403, 404, 413, 415, 422)),
+    Endpoint("POST", f"{STORE}/menu", create_menu_item, "Add a menu item", "staff",
+             s.MenuItemOut, status=201, body=s.MenuItemIn, auth="staff",
+             errors=(400, 401, 403, 404, 413, 415, 422)),
+    Endpoint("PATCH", f"{STORE}/menu/{{item_id}}", update_menu_item, "Update a menu item",
+             "staff", s.MenuItemOut, body=s.MenuItemPatch, auth="staff",
+             errors=(400, 401, 403, 404, 413, 415, 422)),
+]  # fmt: skip

@@ -1,0 +1,273 @@
+"""Wire models. Request models validate input; response models document output (OpenAPI) and
+let tests check that what the service sends matches what it documents."""
+
+from __future__ import annotations
+
+import re
+from datetime import date as Date
+from datetime import datetime, time
+from typing import Annotated, Any, Literal
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.domain.models import WEEKDAYS, OrderStatus
+
+HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+assert tuple(Weekday.__args__) == WEEKDAYS  # type: ignore[attr-defined]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+Cents = Annotated[int, Field(ge=0, le=1_000_000, description="Integer minor units")]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Interval(Input):
+    opens: str = Field(pattern=HHMM.pattern, examples=["07:00"])
+    closes: str = Field(pattern=HHMM.pattern, examples=["20:00"])
+
+    @model_validator(mode="after")
+    def _closes_after_opens(self) -> Interval:
+        if time.fromisoformat(self.closes) <= time.fromisoformat(self.opens):
+            raise ValueError("closes must be later than opens on the same day")
+        return self
+
+
+OpeningHours = dict[Weekday, Annotated[list[Interval], Field(max_length=4)]]
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Europe/London") from None
+    return value
+
+
+class StoreIn(Input):
+    name: Name
+    address: str = Field(min_length=1, max_length=300)
+    timezone: str = Field(max_length=64, examples=["Europe/London"])
+    slot_minutes: int = Field(15, ge=5, le=240)
+    slot_capacity: int = Field(5, ge=1, le=1000)
+    lead_time_minutes: int = Field(15, ge=0, le=1440)
+    accepting_orders: bool = True
+    opening_hours: OpeningHours
+
+    _tz = field_validator("timezone")(_check_timezone)
+
+
+class StorePatch(Input):
+    name: Name | None = None
+    address: str | None = Field(None, min_length=1, max_length=300)
+    timezone: str | None = Field(None, max_length=64)
+    slot_minutes: int | None = Field(None, ge=5, le=240)
+    slot_capacity: int | None = Field(None, ge=1, le=1000)
+    lead_time_minutes: int | None = Field(None, ge=0, le=1440)
+    accepting_orders: bool | None = None
+    opening_hours: OpeningHours | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+class MenuItemIn(Input):
+    name: Name
+    description: str = Field("", max_length=1000)
+    category: str = Field(min_length=1, max_length=50)
+    price_cents: Cents
+    currency: Currency
+    available: bool = True
+    tags: list[Annotated[str, Field(min_length=1, max_length=30)]] = Field([], max_length=20)
+
+
+class MenuItemPatch(Input):
+    name: Name | None = None
+    description: str | None = Field(None, max_length=1000)
+    category: str | None = Field(None, min_length=1, max_length=50)
+    price_cents: Cents | None = None
+    currency: Currency | None = None
+    available: bool | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=30)]] | None = Field(
+        None, max_length=20
+    )
+
+
+class Customer(Input):
+    name: Name
+    phone: str = Field(pattern=r"^\+?[0-9][0-9 ()-]{5,19}$", examples=["+44 7700 900123"])
+
+
+class OrderLineIn(Input):
+    menu_item_id: UUID
+    quantity: int = Field(ge=1, le=50)
+
+
+class OrderIn(Input):
+    store_id: UUID
+    pickup_slot_start: AwareDatetime = Field(
+        description="Start of a slot from GET /v1/stores/{store_id}/slots, with UTC offset"
+    )
+    customer: Customer
+    items: list[OrderLineIn] = Field(min_length=1, max_length=50)
+    note: str | None = Field(None, max_length=500)
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_items(cls, items: list[OrderLineIn]) -> list[OrderLineIn]:
+        ids = [line.menu_item_id for line in items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each menu item may appear once; use quantity for more")
+        return items
+
+
+class StatusIn(Input):
+    status: Literal["accepted", "preparing", "ready", "rejected", "cancelled"]
+
+
+class PickupIn(Input):
+    pickup_code: str = Field(pattern=r"^\d{6}$")
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=200)
+
+
+class SlotsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    date: Date
+
+
+class OrdersQuery(PageQuery):
+    status: OrderStatus | None = None
+    date: Date | None = None
+
+
+# -- responses -----------------------------------------------------------------------------
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IntervalOut(Output):
+    opens: str
+    closes: str
+
+
+class StoreOut(Output):
+    id: UUID
+    name: str
+    address: str
+    timezone: str
+    slot_minutes: int
+    slot_capacity: int
+    lead_time_minutes: int
+    accepting_orders: bool
+    opening_hours: dict[Weekday, list[IntervalOut]]
+
+
+class MenuItemOut(Output):
+    id: UUID
+    store_id: UUID
+    name: str
+    description: str
+    category: str
+    price_cents: int
+    currency: str
+    available: bool
+    tags: list[str]
+
+
+class SlotOut(Output):
+    start: datetime
+    end: datetime
+    capacity: int
+    remaining: int
+    bookable: bool
+
+
+class OrderLineOut(Output):
+    menu_item_id: UUID
+    name: str
+    unit_price_cents: int
+    quantity: int
+    line_total_cents: int
+
+
+class StatusChangeOut(Output):
+    status: OrderStatus
+    at: datetime
+    actor: str
+
+
+class CustomerOut(Output):
+    name: str
+    phone: str
+
+
+class OrderOut(Output):
+    id: UUID
+    store_id: UUID
+    status: OrderStatus
+    customer: CustomerOut
+    items: list[OrderLineOut]
+    total_cents: int
+    currency: str
+    pickup_slot_start: datetime
+    pickup_code: str
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[StatusChangeOut]
+
+
+class OrderCreatedOut(OrderOut):
+    order_token: str = Field(description="Secret for X-Order-Token; shown only here")
+
+
+class StoreList(Output):
+    items: list[StoreOut]
+    next_cursor: str | None
+
+
+class MenuList(Output):
+    items: list[MenuItemOut]
+    next_cursor: str | None
+
+
+class SlotList(Output):
+    items: list[SlotOut]
+    next_cursor: str | None
+
+
+class OrderList(Output):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class Health(Output):
+    status: Literal["ok"]
+
+
+class Readiness(Output):
+    status: Literal["ready", "degraded", "unavailable"]
+    checks: dict[str, dict[str, Any]]
+
+
+class ErrorBody(Output):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(Output):
+    error: ErrorBody

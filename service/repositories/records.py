@@ -1,0 +1,138 @@
+"""Domain objects <-> plain JSON records: the file format and the export format."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from service.domain.models import (
+    MenuItem,
+    OpeningInterval,
+    Order,
+    OrderLine,
+    OrderStatus,
+    StatusChange,
+    Store,
+)
+from service.repositories.base import Dataset, IdempotencyKey
+
+FORMAT_VERSION = 1
+
+
+def store_to_record(store: Store) -> dict[str, Any]:
+    return {
+        "id": store.id,
+        "name": store.name,
+        "address": store.address,
+        "timezone": store.timezone,
+        "slot_minutes": store.slot_minutes,
+        "slot_capacity": store.slot_capacity,
+        "lead_time_minutes": store.lead_time_minutes,
+        "accepting_orders": store.accepting_orders,
+        "opening_hours": [
+            [i.weekday, i.opens.strftime("%H:%M"), i.closes.strftime("%H:%M")]
+            for i in store.opening_hours
+        ],
+    }
+
+
+def store_from_record(r: dict[str, Any]) -> Store:
+    return Store(
+        id=r["id"],
+        name=r["name"],
+        address=r["address"],
+        timezone=r["timezone"],
+        slot_minutes=r["slot_minutes"],
+        slot_capacity=r["slot_capacity"],
+        lead_time_minutes=r["lead_time_minutes"],
+        accepting_orders=r["accepting_orders"],
+        opening_hours=tuple(
+            OpeningInterval(d, time.fromisoformat(o), time.fromisoformat(c))
+            for d, o, c in r["opening_hours"]
+        ),
+    )
+
+
+def item_to_record(item: MenuItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "store_id": item.store_id,
+        "name": item.name,
+        "description": item.description,
+        "category": item.category,
+        "price_cents": item.price_cents,
+        "currency": item.currency,
+        "available": item.available,
+        "tags": list(item.tags),
+    }
+
+
+def item_from_record(r: dict[str, Any]) -> MenuItem:
+    return MenuItem(**{**r, "tags": tuple(r["tags"])})
+
+
+def order_to_record(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "store_id": order.store_id,
+        "customer_name": order.customer_name,
+        "customer_phone": order.customer_phone,
+        "lines": [
+            [ln.menu_item_id, ln.name, ln.unit_price_cents, ln.quantity] for ln in order.lines
+        ],
+        "total_cents": order.total_cents,
+        "currency": order.currency,
+        "pickup_slot_start": order.pickup_slot_start.isoformat(),
+        "status": order.status.value,
+        "pickup_code": order.pickup_code,
+        "order_token": order.order_token,
+        "note": order.note,
+        "created_at": order.created_at.isoformat(),
+        "updated_at": order.updated_at.isoformat(),
+        "history": [[h.status.value, h.at.isoformat(), h.actor] for h in order.history],
+    }
+
+
+def order_from_record(r: dict[str, Any]) -> Order:
+    return Order(
+        id=r["id"],
+        store_id=r["store_id"],
+        customer_name=r["customer_name"],
+        customer_phone=r["customer_phone"],
+        lines=tuple(OrderLine(i, n, p, q) for i, n, p, q in r["lines"]),
+        total_cents=r["total_cents"],
+        currency=r["currency"],
+        pickup_slot_start=datetime.fromisoformat(r["pickup_slot_start"]),
+        status=OrderStatus(r["status"]),
+        pickup_code=r["pickup_code"],
+        order_token=r["order_token"],
+        note=r["note"],
+        created_at=datetime.fromisoformat(r["created_at"]),
+        updated_at=datetime.fromisoformat(r["updated_at"]),
+        history=tuple(
+            StatusChange(OrderStatus(s), datetime.fromisoformat(at), actor)
+            for s, at, actor in r["history"]
+        ),
+    )
+
+
+def dataset_to_document(data: Dataset) -> dict[str, Any]:
+    return {
+        "format": "pickup-data",
+        "version": FORMAT_VERSION,
+        "stores": [store_to_record(s) for s in data.stores],
+        "menu_items": [item_to_record(i) for i in data.menu_items],
+        "orders": [order_to_record(o) for o in data.orders],
+        "idempotency": [[k.key, k.fingerprint, oid] for k, oid in data.idempotency],
+    }
+
+
+def dataset_from_document(doc: dict[str, Any]) -> Dataset:
+    if doc.get("format") != "pickup-data" or doc.get("version") != FORMAT_VERSION:
+        raise ValueError(f"not a pickup-data v{FORMAT_VERSION} document")
+    return Dataset(
+        stores=[store_from_record(r) for r in doc["stores"]],
+        menu_items=[item_from_record(r) for r in doc["menu_items"]],
+        orders=[order_from_record(r) for r in doc["orders"]],
+        idempotency=[(IdempotencyKey(k, f), oid) for k, f, oid in doc["idempotency"]],
+    )

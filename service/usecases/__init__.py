@@ -1,0 +1,1 @@
+"""Use cases: verbs that take their dependencies as arguments."""

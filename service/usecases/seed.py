@@ -1,0 +1,121 @@
+"""A deterministic demo or scaled dataset: the same arguments always give the same data."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+from service.domain.models import (
+    MenuItem,
+    OpeningInterval,
+    Order,
+    OrderLine,
+    OrderStatus,
+    StatusChange,
+    Store,
+)
+from service.repositories.base import Dataset
+
+CITIES = [
+    ("London", "Europe/London", "GBP"),
+    ("New York", "America/New_York", "USD"),
+    ("Berlin", "Europe/Berlin", "EUR"),
+    ("Sydney", "Australia/Sydney", "AUD"),
+    ("Toronto", "America/Toronto", "CAD"),
+]
+CATEGORIES = {
+    "coffee": ["Espresso", "Flat White", "Cappuccino", "Latte", "Cortado", "Mocha", "Americano"],
+    "tea": ["Green Tea", "Earl Grey", "Chai Latte", "Matcha Latte", "Mint Tea"],
+    "bakery": ["Croissant", "Pain au Chocolat", "Cinnamon Roll", "Banana Bread", "Scone"],
+    "sandwiches": ["Ham & Cheese", "Caprese", "Falafel Wrap", "Chicken Pesto", "Egg & Cress"],
+    "salads": ["Caesar Salad", "Greek Salad", "Quinoa Bowl", "Noodle Salad"],
+    "drinks": ["Orange Juice", "Lemonade", "Sparkling Water", "Iced Tea", "Smoothie"],
+}
+TAGS = ["vegan", "vegetarian", "gluten-free", "hot", "cold", "popular", "new", "spicy", "nut-free"]
+# Past orders end in these states, in roughly these proportions.
+FINAL_STATUSES = [OrderStatus.PICKED_UP] * 8 + [OrderStatus.CANCELLED, OrderStatus.REJECTED]
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def demo_dataset(
+    *, stores: int = 5, items_per_store: int = 40, orders: int = 200, seed: int = 42
+) -> Dataset:
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
+    store_list: list[Store] = []
+    items: list[MenuItem] = []
+    currency_of: dict[str, str] = {}
+    for n in range(stores):
+        city, tz, currency = CITIES[n % len(CITIES)]
+        store = Store(
+            id=_uuid(rng),
+            name=f"Pickup {city} #{n // len(CITIES) + 1}",
+            address=f"{rng.randint(1, 300)} High Street, {city}",
+            timezone=tz,
+            slot_minutes=15,
+            slot_capacity=rng.choice([4, 5, 6, 8]),
+            lead_time_minutes=rng.choice([10, 15, 20]),
+            accepting_orders=True,
+            opening_hours=tuple(
+                OpeningInterval(day, time(7, 0), time(20, 0) if day < 5 else time(18, 0))
+                for day in range(7)
+            ),
+        )
+        store_list.append(store)
+        currency_of[store.id] = currency
+        names = [(cat, name) for cat, names in CATEGORIES.items() for name in names]
+        for i in range(items_per_store):
+            category, name = names[i % len(names)]
+            size = ["", " (large)", " (small)", " special"][i // len(names) % 4]
+            items.append(
+                MenuItem(
+                    id=_uuid(rng),
+                    store_id=store.id,
+                    name=f"{name}{size}",
+                    description=f"Our {name.lower()}, made fresh to order at {store.name}.",
+                    category=category,
+                    price_cents=rng.randrange(150, 1400, 5),
+                    currency=currency,
+                    available=rng.random() > 0.05,
+                    tags=tuple(sorted(rng.sample(TAGS, rng.randint(0, 3)))),
+                )
+            )
+    menus: dict[str, list[MenuItem]] = {}
+    for item in items:
+        menus.setdefault(item.store_id, []).append(item)
+    order_list: list[Order] = []
+    for _ in range(orders if store_list else 0):
+        # Skewed popularity: the first stores get most orders, as real chains do.
+        store = store_list[min(int(rng.expovariate(1.5)), len(store_list) - 1)]
+        slot = EPOCH + timedelta(days=rng.randrange(300), minutes=15 * rng.randrange(8 * 4, 19 * 4))
+        created = slot - timedelta(minutes=rng.randrange(20, 240))
+        picked = rng.sample(menus[store.id], rng.randint(1, min(4, len(menus[store.id]))))
+        lines = tuple(OrderLine(i.id, i.name, i.price_cents, rng.randint(1, 3)) for i in picked)
+        status = rng.choice(FINAL_STATUSES)
+        order_list.append(
+            Order(
+                id=_uuid(rng),
+                store_id=store.id,
+                customer_name=rng.choice(["Ada", "Grace", "Linus", "Alan", "Barbara", "Ken"]),
+                customer_phone=f"+4477009{rng.randrange(10**5):05d}",
+                lines=lines,
+                total_cents=sum(line.line_total_cents for line in lines),
+                currency=currency_of[store.id],
+                pickup_slot_start=slot,
+                status=status,
+                pickup_code=f"{rng.randrange(10**6):06d}",
+                order_token=f"{rng.getrandbits(192):048x}",
+                note=None,
+                created_at=created,
+                updated_at=slot,
+                history=(
+                    StatusChange(OrderStatus.PLACED, created, "customer"),
+                    StatusChange(status, slot, "staff"),
+                ),
+            )
+        )
+    return Dataset(stores=store_list, menu_items=items, orders=order_list)

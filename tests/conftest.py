@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings, load_settings
+from tests.factories import ADMIN_TOKEN, NOW, STAFF_KEY
+
+
+class Clock:
+    """A clock tests can move."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def build(**values: Any) -> Settings:
+        base: dict[str, Any] = {
+            "APP_ENV": "test",
+            "JSON_DATA_PATH": str(tmp_path / "pickup.json"),
+            "SEED_DEMO_DATA": "false",
+            "STAFF_API_KEYS": STAFF_KEY,
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+        base.update(values)
+        return load_settings(base)
+
+    return build
+
+
+@pytest.fixture
+def client(make_settings: Callable[..., Settings], clock: Clock) -> Iterator[TestClient]:
+    app = create_app(make_settings(), clock=clock)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def staff() -> dict[str, str]:
+    return {"Authorization": f"Bearer {STAFF_KEY}"}
