@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
@@ -12,6 +12,7 @@ import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,8 +23,17 @@ from service.http import errors, openapi
 from service.http.context import AppContext
 from service.http.endpoint import Endpoint
 from service.http.middleware.body_limit import BodyLimitMiddleware
+from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.responses import JSONResponse
 from service.http.routes import health, orders, stores
+from service.ratelimit import (
+    ClientIdentity,
+    Limiter,
+    RateLimit,
+    RateLimitMiddleware,
+    RoutePolicy,
+    by_path_param,
+)
 from service.repositories.base import PickupRepository
 from service.repositories.json_store import JsonFileRepository
 from service.usecases.seed import demo_dataset
@@ -31,6 +41,13 @@ from service.usecases.seed import demo_dataset
 log = structlog.get_logger("service")
 
 ENDPOINTS: list[Endpoint] = [*health.ENDPOINTS, *stores.ENDPOINTS, *orders.ENDPOINTS]
+CORS_REQUEST_HEADERS = [
+    "Authorization", "Content-Type", "Idempotency-Key", "X-Order-Token", "X-Request-ID",
+]  # fmt: skip
+CORS_EXPOSED_HEADERS = [
+    "Location", "RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID",
+    "Idempotent-Replayed",
+]  # fmt: skip
 
 
 def utc_now() -> datetime:
@@ -43,11 +60,80 @@ async def open_repository(settings: Settings) -> PickupRepository:
     raise NotImplementedError("DATA_BACKEND=postgres arrives with the PostgreSQL backend issue")
 
 
+def build_limiter(settings: Settings) -> Limiter:
+    return Limiter(
+        settings.redis_url.get_secret_value() if settings.redis_url else "memory://",
+        strategy=settings.rate_limit_strategy,
+        fail_open=settings.rate_limit_fail_open,
+    )
+
+
+def middleware_stack(settings: Settings, limiter: Limiter) -> list[Middleware]:
+    """Outermost first. Security headers and CORS wrap the limiter so 429s carry them too;
+    preflight requests are answered by CORS before they could be counted."""
+    window_s = settings.rate_limit_window_ms // 1000
+    stack = []
+    if settings.security_headers_enabled:
+        stack.append(Middleware(SecurityHeadersMiddleware, hsts=settings.app_env == "production"))
+    if settings.cors_origin_list():
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origin_list(),
+                # Credentials travel in headers, never cookies, so CORS credentials stay off.
+                allow_credentials=False,
+                allow_methods=["GET", "POST", "PATCH"],
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_EXPOSED_HEADERS,
+                max_age=600,
+            )
+        )
+    stack.append(
+        Middleware(
+            RateLimitMiddleware,
+            limiter=limiter,
+            enabled=settings.rate_limit_enabled,
+            default_policy=RateLimit(settings.rate_limit_max, window_s),
+            route_policies=[
+                RoutePolicy(
+                    "POST", "/v1/orders", RateLimit(settings.rate_limit_orders_max, window_s)
+                ),
+                RoutePolicy(
+                    "POST",
+                    "/v1/stores/{store_id}/recommendations",
+                    RateLimit(settings.rate_limit_ai_max, window_s),
+                ),
+                # Per order, whoever asks: six-digit codes must not be guessable by retrying.
+                RoutePolicy(
+                    "POST",
+                    "/v1/orders/{order_id}/pickup",
+                    RateLimit(settings.pickup_code_attempts_max, window_s),
+                    by_path_param("order_id"),
+                ),
+            ],
+            identity=ClientIdentity(
+                trust_proxy_hops=settings.trust_proxy,
+                trusted_proxies=settings.trusted_proxy_networks(),
+                ipv6_prefix=settings.ipv6_prefix,
+            ),
+        )
+    )
+    stack.append(
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            read_timeout_s=settings.request_body_timeout_s,
+        )
+    )
+    return stack
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
 ) -> Starlette:
     settings = settings or load_settings()
     spec = openapi.document(ENDPOINTS, version=version("pickup-service"))
+    shutdown: list[Callable[[], Awaitable[None]]] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,15 +158,19 @@ def create_app(
             yield
         finally:
             await repo.aclose()
+            for close in shutdown:
+                await close()
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(spec)
 
     routes = [Route(ep.path, ep.handler, methods=[ep.method]) for ep in ENDPOINTS]
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False))
+    limiter = build_limiter(settings)
+    shutdown.append(limiter.aclose)
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
+        middleware=middleware_stack(settings, limiter),
         exception_handlers={
             PickupError: errors.pickup_error,
             HTTPException: errors.http_error,

@@ -7,6 +7,8 @@ Tests call `load_settings({...})` with a plain mapping and never touch `os.envir
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +28,7 @@ from service.errors import ConfigError
 PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "secret", "password", "example", "dev-staff-key", "dev-admin-token"}
 )
-SECRET_FIELDS = ("staff_api_keys", "admin_token", "openai_api_key", "database_url")
+SECRET_FIELDS = ("staff_api_keys", "admin_token", "openai_api_key", "database_url", "redis_url")
 
 
 class Settings(BaseSettings):
@@ -60,11 +62,48 @@ class Settings(BaseSettings):
         None,
         description="OpenAI API key; without it (outside production) AI answers use the fallback",
     )
+    request_body_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A request body must arrive within this many seconds"
+    )
     seed_demo_data: bool = Field(
         True, description="Load the demo dataset when the data store is empty at start-up"
     )
     keep_alive_timeout_s: int = Field(
         75, ge=1, le=3600, description="uvicorn keep-alive; longer than a proxy's idle timeout"
+    )
+    redis_url: SecretStr | None = Field(
+        None, description="redis:// or rediss:// URL shared by the cache and the rate limiter"
+    )
+    rate_limit_enabled: bool = Field(True, description="Per-client rate limiting on or off")
+    rate_limit_window_ms: int = Field(900_000, ge=1000, description="Default limit's window")
+    rate_limit_max: int = Field(100, ge=1, description="Requests per window per client")
+    rate_limit_orders_max: int = Field(
+        20, ge=1, description="POST /v1/orders per window per client"
+    )
+    rate_limit_ai_max: int = Field(
+        10, ge=1, description="AI recommendation calls per window per client"
+    )
+    pickup_code_attempts_max: int = Field(
+        5, ge=1, description="Pickup-code attempts per order per window (anti brute force)"
+    )
+    rate_limit_strategy: Literal["fixed-window", "sliding-window-counter", "moving-window"] = Field(
+        "sliding-window-counter", description="Counting strategy from the limits library"
+    )
+    rate_limit_fail_open: bool = Field(
+        True, description="With Redis down: true serves requests uncounted, false answers 503"
+    )
+    trust_proxy: int = Field(
+        0, ge=0, le=10, description="Number of trusted proxy hops in front of the service"
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated CIDRs of trusted proxies (safer than hop counting)"
+    )
+    ipv6_prefix: int = Field(64, ge=32, le=128, description="IPv6 clients are limited per prefix")
+    cors_origins: str = Field(
+        "", description="Comma-separated allowed browser origins (https://app.example.com)"
+    )
+    security_headers_enabled: bool = Field(
+        True, description="Helmet-style security headers (HSTS only in production)"
     )
 
     @classmethod
@@ -87,6 +126,24 @@ class Settings(BaseSettings):
                 key = entry.strip().rpartition(":")[2]
                 if entry.strip() and len(key) < 16:
                     raise ValueError("each staff key must be at least 16 characters")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs_are_valid(cls, value: str) -> str:
+        for entry in filter(None, (v.strip() for v in value.split(","))):
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a CIDR such as 10.0.0.0/8") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for entry in filter(None, (v.strip() for v in value.split(","))):
+            if entry != "*" and not re.fullmatch(r"https?://[^/\s]+", entry):
+                raise ValueError(f"{entry!r} is not an origin such as https://app.example.com")
         return value
 
     @model_validator(mode="after")
@@ -129,6 +186,12 @@ class Settings(BaseSettings):
             store, sep, key = entry.rpartition(":")
             pairs.append((store if sep else None, key))
         return pairs
+
+    def trusted_proxy_networks(self) -> list[str]:
+        return [v.strip() for v in self.trusted_proxies.split(",") if v.strip()]
+
+    def cors_origin_list(self) -> list[str]:
+        return [v.strip() for v in self.cors_origins.split(",") if v.strip()]
 
     def describe(self) -> dict[str, Any]:
         """The configuration with every secret replaced by whether it is set."""

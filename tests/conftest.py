@@ -37,6 +37,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "SEED_DEMO_DATA": "false",
             "STAFF_API_KEYS": STAFF_KEY,
             "ADMIN_TOKEN": ADMIN_TOKEN,
+            # Most tests make more requests than a customer would; limiter tests turn it on.
+            "RATE_LIMIT_ENABLED": "false",
         }
         base.update(values)
         return load_settings(base)

@@ -41,6 +41,12 @@ class PayloadTooLargeError(PickupError):
     code = "payload_too_large"
 
 
+class RequestTimeoutError(PickupError):
+    """Raised when a client sends its request body too slowly."""
+
+    code = "request_timeout"
+
+
 class NotFoundError(PickupError):
     """Raised when an id names nothing."""
 

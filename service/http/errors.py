@@ -16,6 +16,7 @@ STATUS: list[tuple[type[e.PickupError], int]] = [
     (e.PermissionDeniedError, 403),
     (e.WrongPickupCodeError, 403),
     (e.NotFoundError, 404),
+    (e.RequestTimeoutError, 408),
     (e.ConflictError, 409),
     (e.PayloadTooLargeError, 413),
     (e.UnsupportedMediaTypeError, 415),

@@ -25,7 +25,8 @@ ALL_DAY = {
 def env(tmp_path: Path, **values: str) -> dict[str, str]:
     return base_env(
         APP_ENV="test", JSON_DATA_PATH=str(tmp_path / "pickup.json"),
-        STAFF_API_KEYS=STAFF_KEY, ADMIN_TOKEN=ADMIN_TOKEN, **values,
+        STAFF_API_KEYS=STAFF_KEY, ADMIN_TOKEN=ADMIN_TOKEN,
+        **{"RATE_LIMIT_ENABLED": "false", **values},
     )  # fmt: skip
 
 
@@ -168,3 +169,19 @@ def test_kill_9_during_writes_keeps_every_acknowledged_order(tmp_path: Path) -> 
                 == 200
             )
     assert len(acknowledged) >= 40
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    with Server(env(tmp_path, REQUEST_BODY_TIMEOUT_S="1"), cwd=tmp_path) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 500\r\n\r\n{"store_id": '
+            )
+            received = b""
+            while b'"details"' not in received and (chunk := sock.recv(65536)):
+                received += chunk  # the status line and the body may come in separate segments
+            answer = received.decode()
+        assert answer.startswith("HTTP/1.1 408")
+        assert '"code":"request_timeout"' in answer
+        assert httpx.get(f"{server.url}/healthz").status_code == 200

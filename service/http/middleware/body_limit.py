@@ -1,22 +1,27 @@
-"""Refuse bodies over the limit without reading them whole.
+"""Refuse bodies over the limit without reading them whole, and bodies that never arrive.
 
 A declared Content-Length over the limit is answered with 413 before a byte of the body is
 read; a chunked body is counted as it streams and refused the moment it crosses the limit.
+A client that stops sending mid-body gets 408 after `read_timeout_s` instead of holding its
+connection (and the request's memory) open for as long as it likes.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.domain.errors import PayloadTooLargeError
+from service.domain.errors import PayloadTooLargeError, RequestTimeoutError
 from service.http.responses import error_response
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout_s: float = 10.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,11 +37,21 @@ class BodyLimitMiddleware:
                 await self._refuse(scope, receive, send)
                 return
         seen = 0
+        body_complete = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_complete
+            if body_complete:
+                # After the body, receive() only waits for a disconnect: no deadline applies.
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout_s)
+            except TimeoutError:
+                raise RequestTimeoutError(
+                    f"the request body did not arrive within {self.read_timeout_s:g} s"
+                ) from None
             if message["type"] == "http.request":
+                body_complete = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise PayloadTooLargeError(

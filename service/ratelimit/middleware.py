@@ -1,0 +1,239 @@
+"""Per-client and per-route rate limits, enforced before the app sees the request.
+
+Headers follow draft-7 of the IETF RateLimit fields by default (`headers="draft-7"`):
+`RateLimit-Policy: 100;w=900` and `RateLimit: limit=100, remaining=37, reset=412`, one combined
+field that is trivial to parse and the form express-rate-limit ships as `draft-7`.
+`headers="draft-8"` emits the newer structured-field form with a named policy instead.
+Only the most restrictive policy that applied is advertised, because that is the one that will
+refuse the client first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from starlette.datastructures import MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.ratelimit.identity import ClientIdentity
+from service.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, RateLimit
+
+HeaderDraft = Literal["draft-7", "draft-8"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyContext:
+    client: str
+    path_params: Mapping[str, str]
+    scope: Scope
+
+
+KeyFunc = Callable[[KeyContext], str]
+
+
+def by_client(ctx: KeyContext) -> str:
+    return ctx.client
+
+
+def by_path_param(name: str) -> KeyFunc:
+    """Key by one path parameter (e.g. the order id), whoever the client is."""
+
+    def key(ctx: KeyContext) -> str:
+        return _canonical_id(ctx.path_params[name])
+
+    return key
+
+
+class RoutePolicy(NamedTuple):
+    method: str  # "*" for any
+    # A Starlette template ("/v1/orders/{order_id}/pickup") or a compiled regex; either must match
+    # the whole path.
+    path: str | re.Pattern[str]
+    policy: RateLimit
+    key_func: KeyFunc = by_client
+
+
+RouteSpec = (
+    RoutePolicy
+    | tuple[str, str | re.Pattern[str], RateLimit]
+    | tuple[str, str | re.Pattern[str], RateLimit, KeyFunc]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    name: str
+    policy: RateLimit
+    key: str
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: Limiter,
+        default_policy: RateLimit | None,
+        route_policies: Iterable[RouteSpec] = (),
+        identity: Callable[[Scope], str] | None = None,
+        exempt_paths: Sequence[str] = ("/healthz", "/readyz", "/metrics"),
+        enabled: bool = True,
+        headers: HeaderDraft = "draft-7",
+    ) -> None:
+        if headers not in ("draft-7", "draft-8"):
+            raise ValueError(f"unsupported RateLimit header draft {headers!r}")
+        self.app = app
+        self.limiter = limiter
+        self.default_policy = default_policy
+        self.routes = [_compile(RoutePolicy(*rp)) for rp in route_policies]
+        self.identity = identity if identity is not None else ClientIdentity()
+        self.exempt_paths = frozenset(exempt_paths)
+        self.enabled = enabled
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.enabled or _route_path(scope) in self.exempt_paths:
+            await self.app(scope, receive, send)
+            return
+
+        checks = self._checks(scope)
+        if not checks:
+            await self.app(scope, receive, send)
+            return
+        results = await asyncio.gather(*(self.limiter.hit(c.policy, c.key) for c in checks))
+
+        if any(isinstance(r, LimiterUnavailable) for r in results):
+            await _error(503, "rate_limiter_unavailable", "rate limiting is unavailable", {})(
+                scope, receive, send
+            )
+            return
+        # A degraded decision (storage failed open) counted nothing: it neither refuses the request
+        # nor is advertised in headers.
+        counted = [
+            (c, r)
+            for c, r in zip(checks, results, strict=True)
+            if isinstance(r, Decision) and not r.degraded
+        ]
+        denied = [(c, d) for c, d in counted if not d.allowed]
+        if denied:
+            # The client may come back only when every refusing policy allows it again.
+            check, decision = max(denied, key=lambda cd: cd[1].reset_after_s)
+            retry = decision.reset_after_s
+            response = _error(
+                429,
+                "rate_limited",
+                f"too many requests; retry after {retry} s",
+                {
+                    "limit": decision.limit,
+                    "window_s": check.policy.window_s,
+                    "retry_after_s": retry,
+                },
+            )
+            response.headers.update(self._headers(check, decision))
+            response.headers["Retry-After"] = str(retry)
+            await response(scope, receive, send)
+            return
+        if not counted:
+            await self.app(scope, receive, send)
+            return
+
+        check, decision = min(counted, key=lambda cd: (cd[1].remaining, -cd[1].reset_after_s))
+        extra = self._headers(check, decision)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).update(extra)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _checks(self, scope: Scope) -> list[_Check]:
+        client = self.identity(scope)
+        checks = []
+        if self.default_policy is not None:
+            checks.append(_Check("client", self.default_policy, f"client:{client}"))
+        method, path = scope["method"], _route_path(scope)
+        for route in self.routes:
+            if route.method not in ("*", method):
+                continue
+            match = route.regex.fullmatch(path)
+            if match is None:
+                continue
+            params = {k: v for k, v in match.groupdict().items() if v is not None}
+            ctx = KeyContext(client=client, path_params=params, scope=scope)
+            # The route name is part of the key so that two policies with the same numbers keyed
+            # on the same client never share one counter.
+            checks.append(_Check(route.name, route.policy, f"{route.name}:{route.key_func(ctx)}"))
+        return checks
+
+    def _headers(self, check: _Check, decision: Decision) -> dict[str, str]:
+        limit, window = decision.limit, check.policy.window_s
+        if self.headers == "draft-8":
+            name = f'"{limit}-in-{_duration(window)}"'
+            return {
+                "RateLimit-Policy": f"{name}; q={limit}; w={window}",
+                "RateLimit": f"{name}; r={decision.remaining}; t={decision.reset_after_s}",
+            }
+        return {
+            "RateLimit-Policy": f"{limit};w={window}",
+            "RateLimit": f"limit={limit}, remaining={decision.remaining}, "
+            f"reset={decision.reset_after_s}",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledRoute:
+    name: str
+    method: str
+    regex: re.Pattern[str]
+    policy: RateLimit
+    key_func: KeyFunc
+
+
+def _compile(route: RoutePolicy) -> _CompiledRoute:
+    if isinstance(route.path, re.Pattern):
+        regex, shown = route.path, route.path.pattern
+    else:
+        regex, shown, _ = compile_path(route.path)
+    method = route.method.upper()
+    # No braces in storage keys: Redis Cluster would read "{order_id}" as a hash tag and put every
+    # order's counter in one slot.
+    name = f"{method} {shown}".replace("{", "<").replace("}", ">")
+    return _CompiledRoute(name, method, regex, route.policy, route.key_func)
+
+
+def _route_path(scope: Scope) -> str:
+    # Servers include root_path in path; policies and exemptions are written without it.
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def _canonical_id(raw: str) -> str:
+    # Spellings of one id must share one budget, or an attacker brute-forcing a pickup code gets a
+    # fresh budget per spelling ("ABC…" / "abc…", a UUID with or without dashes or braces).
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return raw.strip().casefold()
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60}min"
+    return f"{seconds}s"
+
+
+def _error(status: int, code: str, message: str, details: dict[str, int]) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details}}, status_code=status
+    )
