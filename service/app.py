@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from service.ai import OpenAIRecommender
+from service.breaker import AsyncCircuitBreaker
 from service.config import Settings, load_settings
 from service.domain.errors import PickupError
 from service.http import errors, openapi
@@ -25,7 +27,7 @@ from service.http.endpoint import Endpoint
 from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.responses import JSONResponse
-from service.http.routes import health, orders, stores
+from service.http.routes import ai, health, orders, stores
 from service.ratelimit import (
     ClientIdentity,
     Limiter,
@@ -40,7 +42,9 @@ from service.usecases.seed import demo_dataset
 
 log = structlog.get_logger("service")
 
-ENDPOINTS: list[Endpoint] = [*health.ENDPOINTS, *stores.ENDPOINTS, *orders.ENDPOINTS]
+ENDPOINTS: list[Endpoint] = [
+    *health.ENDPOINTS, *stores.ENDPOINTS, *orders.ENDPOINTS, *ai.ENDPOINTS,
+]  # fmt: skip
 CORS_REQUEST_HEADERS = [
     "Authorization", "Content-Type", "Idempotency-Key", "X-Order-Token", "X-Request-ID",
 ]  # fmt: skip
@@ -58,6 +62,19 @@ async def open_repository(settings: Settings) -> PickupRepository:
     if settings.data_backend == "json":
         return await JsonFileRepository.open(settings.json_data_path)
     raise NotImplementedError("DATA_BACKEND=postgres arrives with the PostgreSQL backend issue")
+
+
+def build_recommender(settings: Settings, breaker: AsyncCircuitBreaker) -> OpenAIRecommender | None:
+    if settings.openai_api_key is None:
+        return None
+    return OpenAIRecommender(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        model=settings.openai_model,
+        timeout_s=settings.openai_timeout_ms / 1000,
+        max_concurrency=settings.ai_max_concurrency,
+        breaker=breaker,
+    )
 
 
 def build_limiter(settings: Settings) -> Limiter:
@@ -133,11 +150,11 @@ def create_app(
 ) -> Starlette:
     settings = settings or load_settings()
     spec = openapi.document(ENDPOINTS, version=version("pickup-service"))
-    shutdown: list[Callable[[], Awaitable[None]]] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         repo = await open_repository(settings)
+        shutdown: list[Callable[[], Awaitable[None]]] = [repo.aclose, limiter.aclose]
         if settings.seed_demo_data and await repo.is_empty():
             await repo.import_dataset(demo_dataset())
             log.info("demo_data_loaded", backend=repo.backend)
@@ -146,18 +163,35 @@ def create_app(
             await repo.ping()
             return "ok", {"backend": repo.backend}
 
+        breaker = AsyncCircuitBreaker(
+            "openai",
+            fail_max=settings.breaker_fail_max,
+            reset_timeout=settings.breaker_reset_timeout_s,
+        )
+        recommender = build_recommender(settings, breaker)
+        if recommender is not None:
+            shutdown.append(recommender.aclose)
+
+        async def ai_upstream() -> tuple[str, dict[str, Any]]:
+            if recommender is None:
+                return "ok", {"mode": "fallback only (no OPENAI_API_KEY)"}
+            status = breaker.status()
+            # An open breaker degrades one feature; the fallback still answers, so stay ready.
+            return ("degraded" if status.state != "closed" else "ok"), {"breaker": status.state}
+
         app.state.ctx = AppContext(
             settings=settings,
             repo=repo,
             clock=clock,
             staff_keys=settings.staff_keys(),
             admin_token=(settings.admin_token.get_secret_value() if settings.admin_token else None),
-            readiness={"database": database},
+            readiness={"database": database, "ai": ai_upstream},
+            recommender=recommender,
+            breakers=[breaker],
         )
         try:
             yield
         finally:
-            await repo.aclose()
             for close in shutdown:
                 await close()
 
@@ -167,7 +201,6 @@ def create_app(
     routes = [Route(ep.path, ep.handler, methods=[ep.method]) for ep in ENDPOINTS]
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False))
     limiter = build_limiter(settings)
-    shutdown.append(limiter.aclose)
     return Starlette(
         routes=routes,
         middleware=middleware_stack(settings, limiter),

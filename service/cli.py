@@ -8,6 +8,7 @@ import json
 import sys
 import time
 
+from service.ai import fake_openai
 from service.config import Settings, load_settings
 from service.errors import ConfigError, DataFileError
 
@@ -30,7 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--orders", type=int, default=200)
     seed.add_argument("--seed", type=int, default=42)
 
+    fake = commands.add_parser(
+        "fake-openai", help="an OpenAI-compatible Chat Completions server for tests and the lab"
+    )
+    fake_openai.add_cli_arguments(fake)
+
     args = parser.parse_args(argv)
+    if args.command == "fake-openai":
+        # Needs no service configuration: it stands in for an upstream, not for us.
+        return fake_openai.main_from_args(args)
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -65,6 +65,22 @@ class Settings(BaseSettings):
     request_body_timeout_s: float = Field(
         10.0, gt=0, le=300, description="A request body must arrive within this many seconds"
     )
+    openai_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL; unset means the official API"
+    )
+    openai_model: str = Field("gpt-4o-mini", min_length=1, description="Chat model name")
+    openai_timeout_ms: int = Field(
+        3000, ge=100, le=120_000, description="Whole-call deadline for one upstream call"
+    )
+    ai_max_concurrency: int = Field(
+        8, ge=1, le=1000, description="Upstream calls in flight per process; extra calls fall back"
+    )
+    breaker_fail_max: int = Field(
+        5, ge=1, le=1000, description="Consecutive upstream failures that open the breaker"
+    )
+    breaker_reset_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Seconds the breaker stays open before one trial call"
+    )
     seed_demo_data: bool = Field(
         True, description="Load the demo dataset when the data store is empty at start-up"
     )

@@ -9,8 +9,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from service.breaker import AsyncCircuitBreaker
 from service.config import Settings
 from service.repositories.base import PickupRepository
+from service.usecases.recommend import Recommender
 
 # A readiness check returns (status, detail); status is "ok", "degraded" or "down".
 ReadinessCheck = Callable[[], Awaitable[tuple[str, dict[str, Any]]]]
@@ -24,6 +26,8 @@ class AppContext:
     staff_keys: list[tuple[str | None, str]]
     admin_token: str | None
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    recommender: Recommender | None = None
+    breakers: list[AsyncCircuitBreaker] = field(default_factory=list)
 
 
 def context(request: Request) -> AppContext:

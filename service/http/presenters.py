@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.breaker import AsyncCircuitBreaker
 from service.domain.models import WEEKDAYS, MenuItem, Order, Slot, Store
+from service.usecases.recommend import Recommendation
 
 
 def store(s: Store) -> dict[str, Any]:
@@ -80,6 +82,31 @@ def order(o: Order, *, with_token: bool = False) -> dict[str, Any]:
     if with_token:
         body["order_token"] = o.order_token
     return body
+
+
+def recommendation(r: Recommendation) -> dict[str, Any]:
+    return {
+        "store_id": r.store_id,
+        "items": [
+            {"menu_item_id": i.id, "name": i.name, "price_cents": i.price_cents, "reason": reason}
+            for i, reason in r.items
+        ],
+        "message": r.message,
+        "source": r.source,
+    }
+
+
+def breaker(b: AsyncCircuitBreaker) -> dict[str, Any]:
+    status = b.status()
+    return {
+        "name": status.name,
+        "state": status.state,
+        "fail_counter": status.fail_counter,
+        "fail_max": b.fail_max,
+        "opened_at": status.opened_at.isoformat() if status.opened_at else None,
+        "reset_timeout_s": status.reset_timeout,
+        "last_error_class": status.last_error_class,
+    }
 
 
 def page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:

@@ -135,6 +135,12 @@ class PickupIn(Input):
     pickup_code: str = Field(pattern=r"^\d{6}$")
 
 
+class RecommendationIn(Input):
+    preferences: str = Field(max_length=500, examples=["something vegan and hot"])
+    budget_cents: Cents | None = None
+    party_size: int | None = Field(None, ge=1, le=20)
+
+
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
     limit: int = Field(20, ge=1, le=100)
@@ -251,6 +257,35 @@ class SlotList(Output):
 
 class OrderList(Output):
     items: list[OrderOut]
+    next_cursor: str | None
+
+
+class RecommendedItemOut(Output):
+    menu_item_id: UUID
+    name: str
+    price_cents: int
+    reason: str
+
+
+class RecommendationOut(Output):
+    store_id: UUID
+    items: list[RecommendedItemOut] = Field(min_length=1, max_length=5)
+    message: str
+    source: Literal["openai", "fallback"]
+
+
+class BreakerOut(Output):
+    name: str
+    state: Literal["closed", "open", "half_open"]
+    fail_counter: int
+    fail_max: int
+    opened_at: datetime | None
+    reset_timeout_s: float
+    last_error_class: str | None
+
+
+class BreakerList(Output):
+    items: list[BreakerOut]
     next_cursor: str | None
 
 

@@ -35,6 +35,13 @@ def require_staff(principal: Principal, store_id: str | None) -> None:
         raise PermissionDeniedError("this staff key does not cover this store")
 
 
+def require_admin(principal: Principal) -> None:
+    if principal.kind == "anonymous":
+        raise AuthenticationError("the admin token is required (Authorization: Bearer <token>)")
+    if principal.kind != "admin":
+        raise PermissionDeniedError("this endpoint needs the admin token, not a staff key")
+
+
 def require_order_access(principal: Principal, order: Order) -> Literal["customer", "staff"]:
     if principal.kind != "anonymous":
         require_staff(principal, order.store_id)
