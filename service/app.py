@@ -13,12 +13,16 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from service.ai import OpenAIRecommender
 from service.breaker import AsyncCircuitBreaker
+from service.cache import MemoryCacheStore, ReadThroughCache, RedisCacheStore
+from service.cache.base import CacheStore
+from service.cache.versioned import VersionedCache
 from service.config import Settings, load_settings
 from service.domain.errors import PickupError
 from service.http import errors, openapi
@@ -28,6 +32,9 @@ from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.responses import JSONResponse
 from service.http.routes import ai, health, orders, stores
+from service.observability import Metrics, RequestContextMiddleware, configure_logging
+from service.observability.instrumented import instrument
+from service.observability.middleware import metrics_endpoint
 from service.ratelimit import (
     ClientIdentity,
     Limiter,
@@ -52,6 +59,7 @@ CORS_EXPOSED_HEADERS = [
     "Location", "RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID",
     "Idempotent-Replayed",
 ]  # fmt: skip
+Closer = Callable[[], Awaitable[None]]
 
 
 def utc_now() -> datetime:
@@ -62,6 +70,17 @@ async def open_repository(settings: Settings) -> PickupRepository:
     if settings.data_backend == "json":
         return await JsonFileRepository.open(settings.json_data_path)
     raise NotImplementedError("DATA_BACKEND=postgres arrives with the PostgreSQL backend issue")
+
+
+def build_cache_store(settings: Settings, metrics: Metrics | None) -> CacheStore:
+    if settings.redis_url is None:
+        return MemoryCacheStore(settings.cache_max_entries)
+    return RedisCacheStore.from_url(
+        settings.redis_url.get_secret_value(),
+        op_timeout_s=settings.cache_op_timeout_ms / 1000,
+        key_prefix="pickup:cache:",
+        metrics=metrics,
+    )
 
 
 def build_recommender(settings: Settings, breaker: AsyncCircuitBreaker) -> OpenAIRecommender | None:
@@ -77,19 +96,26 @@ def build_recommender(settings: Settings, breaker: AsyncCircuitBreaker) -> OpenA
     )
 
 
-def build_limiter(settings: Settings) -> Limiter:
+def build_limiter(settings: Settings, metrics: Metrics | None) -> Limiter:
     return Limiter(
         settings.redis_url.get_secret_value() if settings.redis_url else "memory://",
         strategy=settings.rate_limit_strategy,
         fail_open=settings.rate_limit_fail_open,
+        on_storage_error=metrics.rate_limit_storage_error if metrics else None,
     )
 
 
-def middleware_stack(settings: Settings, limiter: Limiter) -> list[Middleware]:
-    """Outermost first. Security headers and CORS wrap the limiter so 429s carry them too;
-    preflight requests are answered by CORS before they could be counted."""
-    window_s = settings.rate_limit_window_ms // 1000
+def middleware_stack(
+    settings: Settings, limiter: Limiter, metrics: Metrics | None
+) -> list[Middleware]:
+    """Outermost first. Request context sees every response (429s and 413s included); security
+    headers and CORS wrap the limiter so refusals carry them; preflights are answered by CORS
+    before they could be counted. Each layer can be switched off for the lab's A/B runs."""
     stack = []
+    if metrics is not None:
+        stack.append(
+            Middleware(RequestContextMiddleware, metrics=metrics, access_log=settings.access_log)
+        )
     if settings.security_headers_enabled:
         stack.append(Middleware(SecurityHeadersMiddleware, hsts=settings.app_env == "production"))
     if settings.cors_origin_list():
@@ -105,36 +131,16 @@ def middleware_stack(settings: Settings, limiter: Limiter) -> list[Middleware]:
                 max_age=600,
             )
         )
-    stack.append(
-        Middleware(
-            RateLimitMiddleware,
-            limiter=limiter,
-            enabled=settings.rate_limit_enabled,
-            default_policy=RateLimit(settings.rate_limit_max, window_s),
-            route_policies=[
-                RoutePolicy(
-                    "POST", "/v1/orders", RateLimit(settings.rate_limit_orders_max, window_s)
-                ),
-                RoutePolicy(
-                    "POST",
-                    "/v1/stores/{store_id}/recommendations",
-                    RateLimit(settings.rate_limit_ai_max, window_s),
-                ),
-                # Per order, whoever asks: six-digit codes must not be guessable by retrying.
-                RoutePolicy(
-                    "POST",
-                    "/v1/orders/{order_id}/pickup",
-                    RateLimit(settings.pickup_code_attempts_max, window_s),
-                    by_path_param("order_id"),
-                ),
-            ],
-            identity=ClientIdentity(
-                trust_proxy_hops=settings.trust_proxy,
-                trusted_proxies=settings.trusted_proxy_networks(),
-                ipv6_prefix=settings.ipv6_prefix,
-            ),
+    if settings.rate_limit_enabled:
+        stack.append(rate_limit_middleware(settings, limiter))
+    if settings.compression_enabled:
+        stack.append(
+            Middleware(
+                GZipMiddleware,
+                minimum_size=settings.compression_min_bytes,
+                compresslevel=settings.compression_level,
+            )
         )
-    )
     stack.append(
         Middleware(
             BodyLimitMiddleware,
@@ -145,69 +151,143 @@ def middleware_stack(settings: Settings, limiter: Limiter) -> list[Middleware]:
     return stack
 
 
+def rate_limit_middleware(settings: Settings, limiter: Limiter) -> Middleware:
+    window_s = settings.rate_limit_window_ms // 1000
+    return Middleware(
+        RateLimitMiddleware,
+        limiter=limiter,
+        default_policy=RateLimit(settings.rate_limit_max, window_s),
+        route_policies=[
+            RoutePolicy("POST", "/v1/orders", RateLimit(settings.rate_limit_orders_max, window_s)),
+            RoutePolicy(
+                "POST",
+                "/v1/stores/{store_id}/recommendations",
+                RateLimit(settings.rate_limit_ai_max, window_s),
+            ),
+            # Per order, whoever asks: six-digit codes must not be guessable by retrying.
+            RoutePolicy(
+                "POST",
+                "/v1/orders/{order_id}/pickup",
+                RateLimit(settings.pickup_code_attempts_max, window_s),
+                by_path_param("order_id"),
+            ),
+        ],
+        identity=ClientIdentity(
+            trust_proxy_hops=settings.trust_proxy,
+            trusted_proxies=settings.trusted_proxy_networks(),
+            ipv6_prefix=settings.ipv6_prefix,
+        ),
+    )
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
 ) -> Starlette:
     settings = settings or load_settings()
-    spec = openapi.document(ENDPOINTS, version=version("pickup-service"))
+    configure_logging(settings.log_level)
+    metrics = (
+        Metrics(multiprocess_dir=settings.prometheus_multiproc_dir)
+        if settings.metrics_enabled
+        else None
+    )
+    limiter = build_limiter(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        repo = await open_repository(settings)
-        shutdown: list[Callable[[], Awaitable[None]]] = [repo.aclose, limiter.aclose]
-        if settings.seed_demo_data and await repo.is_empty():
-            await repo.import_dataset(demo_dataset())
-            log.info("demo_data_loaded", backend=repo.backend)
-
-        async def database() -> tuple[str, dict[str, Any]]:
-            await repo.ping()
-            return "ok", {"backend": repo.backend}
-
-        breaker = AsyncCircuitBreaker(
-            "openai",
-            fail_max=settings.breaker_fail_max,
-            reset_timeout=settings.breaker_reset_timeout_s,
-        )
-        recommender = build_recommender(settings, breaker)
-        if recommender is not None:
-            shutdown.append(recommender.aclose)
-
-        async def ai_upstream() -> tuple[str, dict[str, Any]]:
-            if recommender is None:
-                return "ok", {"mode": "fallback only (no OPENAI_API_KEY)"}
-            status = breaker.status()
-            # An open breaker degrades one feature; the fallback still answers, so stay ready.
-            return ("degraded" if status.state != "closed" else "ok"), {"breaker": status.state}
-
-        app.state.ctx = AppContext(
-            settings=settings,
-            repo=repo,
-            clock=clock,
-            staff_keys=settings.staff_keys(),
-            admin_token=(settings.admin_token.get_secret_value() if settings.admin_token else None),
-            readiness={"database": database, "ai": ai_upstream},
-            recommender=recommender,
-            breakers=[breaker],
-        )
+        closers: list[Closer] = [limiter.aclose]
         try:
+            app.state.ctx = await build_context(settings, clock, metrics, closers)
             yield
         finally:
-            for close in shutdown:
+            for close in reversed(closers):
                 await close()
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(spec)
 
-    routes = [Route(ep.path, ep.handler, methods=[ep.method]) for ep in ENDPOINTS]
-    routes.append(Route("/openapi.json", openapi_json, methods=["GET"], include_in_schema=False))
-    limiter = build_limiter(settings)
+    endpoints = [
+        *ENDPOINTS,
+        Endpoint("GET", "/openapi.json", openapi_json, "This document", "meta", None),
+    ]
+    if metrics is not None:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        endpoints.append(
+            Endpoint("GET", "/metrics", metrics_endpoint(metrics, token),
+                     "Prometheus metrics (text format; METRICS_TOKEN as bearer when set)",
+                     "meta", None, auth="metrics" if token else "public", errors=(401,))
+        )  # fmt: skip
+    spec = openapi.document(endpoints, version=version("pickup-service"))
     return Starlette(
-        routes=routes,
-        middleware=middleware_stack(settings, limiter),
+        routes=[Route(ep.path, ep.handler, methods=[ep.method]) for ep in endpoints],
+        middleware=middleware_stack(settings, limiter, metrics),
         exception_handlers={
             PickupError: errors.pickup_error,
             HTTPException: errors.http_error,
             Exception: errors.unexpected_error,
         },
         lifespan=lifespan,
+    )
+
+
+async def build_context(
+    settings: Settings,
+    clock: Callable[[], datetime],
+    metrics: Metrics | None,
+    closers: list[Closer],
+) -> AppContext:
+    repo = await open_repository(settings)
+    closers.append(repo.aclose)
+    if settings.seed_demo_data and await repo.is_empty():
+        await repo.import_dataset(demo_dataset())
+        log.info("demo_data_loaded", backend=repo.backend)
+    if metrics is not None:
+        repo = instrument(repo, metrics)
+
+    store = build_cache_store(settings, metrics)
+    closers.append(store.aclose)
+    cache = VersionedCache(
+        store,
+        ReadThroughCache(
+            store, ttl_s=settings.cache_ttl_seconds, enabled=settings.cache_enabled, metrics=metrics
+        ),
+    )
+
+    breaker = AsyncCircuitBreaker(
+        "openai", fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_timeout_s
+    )
+    if metrics is not None:
+        metrics.set_circuit_state(breaker.name, "closed")
+        breaker.add_listener(metrics.circuit_state_changed)
+    recommender = build_recommender(settings, breaker)
+    if recommender is not None:
+        closers.append(recommender.aclose)
+
+    async def database() -> tuple[str, dict[str, Any]]:
+        await repo.ping()
+        return "ok", {"backend": repo.backend}
+
+    async def cache_check() -> tuple[str, dict[str, Any]]:
+        if not settings.cache_enabled:
+            return "ok", {"mode": "disabled"}
+        kind = "redis" if settings.redis_url else "memory"
+        # Without the cache every read goes to the backend: slower, still correct, so degraded.
+        return ("ok" if await store.ping() else "degraded"), {"store": kind}
+
+    async def ai_upstream() -> tuple[str, dict[str, Any]]:
+        if recommender is None:
+            return "ok", {"mode": "fallback only (no OPENAI_API_KEY)"}
+        state = breaker.status().state
+        # An open breaker degrades one feature; the fallback still answers, so stay ready.
+        return ("degraded" if state != "closed" else "ok"), {"breaker": state}
+
+    return AppContext(
+        settings=settings,
+        repo=repo,
+        clock=clock,
+        staff_keys=settings.staff_keys(),
+        admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
+        readiness={"database": database, "cache": cache_check, "ai": ai_upstream},
+        cache=cache,
+        recommender=recommender,
+        breakers=[breaker],
     )

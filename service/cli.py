@@ -9,8 +9,9 @@ import sys
 import time
 
 from service.ai import fake_openai
-from service.config import Settings, load_settings
+from service.config import Settings, load_settings, prepare_worker_environment
 from service.errors import ConfigError, DataFileError
+from service.observability import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import uvicorn
 
+    settings = prepare_worker_environment(settings)
+    # Our structlog setup owns every log line (JSON, secrets redacted); uvicorn's own config
+    # would add unredacted handlers and a second access log.
+    configure_logging(settings.log_level)
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -75,7 +80,9 @@ def serve(settings: Settings) -> int:
         access_log=False,
         log_level=settings.log_level,
         timeout_keep_alive=settings.keep_alive_timeout_s,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
         server_header=False,
+        log_config=None,
     )
     return 0
 

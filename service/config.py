@@ -8,7 +8,9 @@ Tests call `load_settings({...})` with a plain mapping and never touch `os.envir
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +30,10 @@ from service.errors import ConfigError
 PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "secret", "password", "example", "dev-staff-key", "dev-admin-token"}
 )
-SECRET_FIELDS = ("staff_api_keys", "admin_token", "openai_api_key", "database_url", "redis_url")
+SECRET_FIELDS = (
+    "staff_api_keys", "admin_token", "openai_api_key", "database_url", "redis_url",
+    "metrics_token",
+)  # fmt: skip
 
 
 class Settings(BaseSettings):
@@ -81,6 +86,38 @@ class Settings(BaseSettings):
     breaker_reset_timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Seconds the breaker stays open before one trial call"
     )
+    cache_enabled: bool = Field(True, description="Read-through cache for stores and menus")
+    cache_ttl_seconds: float = Field(
+        300, gt=0, le=86_400, description="Cache entry lifetime (up to 10 % shorter, jittered)"
+    )
+    cache_max_entries: int = Field(
+        10_000, ge=10, description="Entries of the in-process cache (used without REDIS_URL)"
+    )
+    cache_op_timeout_ms: int = Field(
+        100,
+        ge=5,
+        le=5000,
+        description="Deadline of one Redis cache call before it counts as a miss",
+    )
+    compression_enabled: bool = Field(True, description="gzip responses for clients that accept it")
+    compression_min_bytes: int = Field(1024, ge=0, description="Smallest body that is compressed")
+    compression_level: int = Field(
+        1, ge=1, le=9, description="gzip level; 1 measured best (docs/perf-audit.md)"
+    )
+    response_encoder: Literal["orjson", "stdlib"] = Field(
+        "orjson", description="JSON encoder of cached reads; stdlib exists for the lab's baseline"
+    )
+    metrics_enabled: bool = Field(True, description="Serve /metrics and record request metrics")
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, /metrics needs Authorization: Bearer <token>"
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        None, description="Shared metrics directory when WEB_CONCURRENCY>1 (pickup serve makes one)"
+    )
+    shutdown_grace_s: int = Field(
+        20, ge=1, le=600, description="On SIGTERM, in-flight requests get this long to finish"
+    )
+    access_log: bool = Field(True, description="One structured JSON log line per request")
     seed_demo_data: bool = Field(
         True, description="Load the demo dataset when the data store is empty at start-up"
     )
@@ -264,3 +301,19 @@ def _describe_errors(exc: ValidationError) -> list[str]:
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.extend(line for line in message.splitlines() if line)
     return problems
+
+
+def prepare_worker_environment(settings: Settings) -> Settings:
+    """With several workers, prometheus-client must find PROMETHEUS_MULTIPROC_DIR in the
+    environment before each worker imports it, and the directory must start empty (files left
+    by an earlier run would be merged into this one's metrics)."""
+    if settings.web_concurrency == 1 or not settings.metrics_enabled:
+        return settings
+    directory = settings.prometheus_multiproc_dir or Path(
+        tempfile.mkdtemp(prefix="pickup-metrics-")
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return settings.model_copy(update={"prometheus_multiproc_dir": directory})

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from service.breaker import AsyncCircuitBreaker
+from service.cache.versioned import VersionedCache
 from service.config import Settings
 from service.repositories.base import PickupRepository
 from service.usecases.recommend import Recommender
@@ -25,7 +26,8 @@ class AppContext:
     clock: Callable[[], datetime]
     staff_keys: list[tuple[str | None, str]]
     admin_token: str | None
-    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    readiness: dict[str, ReadinessCheck]
+    cache: VersionedCache
     recommender: Recommender | None = None
     breakers: list[AsyncCircuitBreaker] = field(default_factory=list)
 

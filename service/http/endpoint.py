@@ -24,6 +24,6 @@ class Endpoint:
     status: int = 200
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    auth: Literal["public", "staff", "order", "admin"] = "public"
+    auth: Literal["public", "staff", "order", "admin", "metrics"] = "public"
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()  # request headers it reads, for the document

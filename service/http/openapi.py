@@ -24,6 +24,7 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "staff": [{"staffKey": []}],
     "admin": [{"adminToken": []}],
     "order": [{"orderToken": []}, {"staffKey": []}],
+    "metrics": [{"metricsToken": []}],
 }
 
 
@@ -65,6 +66,11 @@ def document(endpoints: Sequence[Endpoint], *, version: str) -> dict[str, Any]:
                 "staffKey": {"type": "http", "scheme": "bearer", "description": "STAFF_API_KEYS"},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"},
                 "orderToken": {"type": "apiKey", "in": "header", "name": "X-Order-Token"},
+                "metricsToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "METRICS_TOKEN",
+                },
             },
         },
     }

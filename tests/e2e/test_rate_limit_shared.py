@@ -59,6 +59,7 @@ def test_one_client_gets_exactly_the_limit_across_two_processes(two_servers: lis
 def test_forged_forwarded_for_values_do_not_escape_the_limit(two_servers: list[Server]) -> None:
     # The trusted proxy (this test) appends the real client last; the client forged the rest.
     client_ip = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+
     def forged(i: int) -> dict[str, str]:
         return {"X-Forwarded-For": f"10.9.{i}.1, 192.0.2.{i % 250}, {client_ip}"}
 

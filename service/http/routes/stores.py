@@ -10,27 +10,61 @@ from service.domain.models import WEEKDAYS, OpeningInterval
 from service.http import parsing, presenters
 from service.http import schemas as s
 from service.http.auth import principal
+from service.http.caching import cached_json
 from service.http.context import context
 from service.http.endpoint import Endpoint
 from service.http.responses import JSONResponse
 from service.usecases import stores
 
+# Cache entities: a write replaces an entity's version, so its cached reads are never served
+# again (service/cache/versioned.py). Writes below name exactly the entities they change.
+STORES = "stores"
+
+
+def store_entity(store_id: str) -> str:
+    return f"store:{store_id}"
+
+
+def menu_entity(store_id: str) -> str:
+    return f"menu:{store_id}"
+
 
 async def list_stores(request: Request) -> Response:
     q = parsing.query(request, s.PageQuery)
-    found, cursor = await stores.list_stores(context(request).repo, limit=q.limit, cursor=q.cursor)
-    return JSONResponse(presenters.page([presenters.store(x) for x in found], cursor))
+    repo = context(request).repo
+
+    async def load() -> dict[str, Any]:
+        found, cursor = await stores.list_stores(repo, limit=q.limit, cursor=q.cursor)
+        return presenters.page([presenters.store(x) for x in found], cursor)
+
+    return await cached_json(
+        request, cache_name="store_list", entity=STORES, variant=f"{q.limit}:{q.cursor}", load=load
+    )
 
 
 async def get_store(request: Request) -> Response:
     store_id = parsing.path_id(request, "store_id", "store")
-    return JSONResponse(presenters.store(await stores.get_store(context(request).repo, store_id)))
+    repo = context(request).repo
+
+    async def load() -> dict[str, Any]:
+        return presenters.store(await stores.get_store(repo, store_id))
+
+    return await cached_json(
+        request, cache_name="store", entity=store_entity(store_id), variant="body", load=load
+    )
 
 
 async def get_menu(request: Request) -> Response:
     store_id = parsing.path_id(request, "store_id", "store")
-    items = await stores.get_menu(context(request).repo, store_id)
-    return JSONResponse(presenters.page([presenters.menu_item(i) for i in items], None))
+    repo = context(request).repo
+
+    async def load() -> dict[str, Any]:
+        items = await stores.get_menu(repo, store_id)
+        return presenters.page([presenters.menu_item(i) for i in items], None)
+
+    return await cached_json(
+        request, cache_name="menu", entity=menu_entity(store_id), variant="body", load=load
+    )
 
 
 async def get_slots(request: Request) -> Response:
@@ -57,6 +91,7 @@ async def create_store(request: Request) -> Response:
     who = principal(request)
     data, _ = await parsing.body(request, s.StoreIn)
     store = await stores.create_store(context(request).repo, who, _store_fields(data.model_dump()))
+    await context(request).cache.invalidate(STORES)
     return JSONResponse(
         presenters.store(store), status_code=201, headers={"Location": f"/v1/stores/{store.id}"}
     )
@@ -68,6 +103,7 @@ async def update_store(request: Request) -> Response:
     data, _ = await parsing.body(request, s.StorePatch)
     changes = _store_fields(data.model_dump(exclude_unset=True, exclude_none=True))
     store = await stores.update_store(context(request).repo, who, store_id, changes)
+    await context(request).cache.invalidate(STORES, store_entity(store_id))
     return JSONResponse(presenters.store(store))
 
 
@@ -78,6 +114,7 @@ async def create_menu_item(request: Request) -> Response:
     fields = data.model_dump()
     fields["tags"] = tuple(fields["tags"])
     item = await stores.create_menu_item(context(request).repo, who, store_id, fields)
+    await context(request).cache.invalidate(menu_entity(store_id))
     return JSONResponse(presenters.menu_item(item), status_code=201)
 
 
@@ -90,6 +127,7 @@ async def update_menu_item(request: Request) -> Response:
     if "tags" in changes:
         changes["tags"] = tuple(changes["tags"])
     item = await stores.update_menu_item(context(request).repo, who, store_id, item_id, changes)
+    await context(request).cache.invalidate(menu_entity(store_id))
     return JSONResponse(presenters.menu_item(item))
 
 

@@ -1,0 +1,30 @@
+"""The cache port: a byte store with per-entry TTL, and the metrics sink adapters report to."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+CacheResult = Literal["hit", "miss", "error"]
+
+
+class CacheStore(Protocol):
+    """Stores never raise for backend failures: a broken backend reads as a miss, so a request can
+    always fall through to the source of truth."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+
+    async def delete(self, *keys: str) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
+
+class CacheMetrics(Protocol):
+    """What the cache layer reports; `service.observability.metrics.Metrics` satisfies it."""
+
+    def cache_request(self, cache: str, result: CacheResult) -> None: ...
+
+    def cache_store_error(self, backend: str, operation: str) -> None: ...

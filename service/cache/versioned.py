@@ -1,0 +1,63 @@
+"""Cross-process invalidation by versioned keys.
+
+ReadThroughCache keeps one process from writing a stale value back after an invalidation,
+but another process sharing Redis may still finish a load it began before the write and SET
+the old value after our DEL. So values live under `<entity>@<version>/<variant>`, and a write
+replaces the entity's version: a request that starts after the write reads the new version,
+misses, and loads from the backend. A late writer can only fill a key nobody asks for any
+more; it expires by its TTL. Versions are random, so a version that was evicted or expired is
+replaced by a fresh one that no stale value can share.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+from service.cache.base import CacheStore
+from service.cache.readthrough import ReadThroughCache
+
+# Far longer than any value's TTL, so a version outlives everything cached under it.
+VERSION_TTL_S = 7 * 24 * 3600
+
+
+class VersionedCache:
+    def __init__(self, store: CacheStore, readthrough: ReadThroughCache) -> None:
+        self.store = store
+        self.readthrough = readthrough
+
+    @property
+    def enabled(self) -> bool:
+        return self.readthrough.enabled
+
+    async def get_or_load(
+        self,
+        cache_name: str,
+        entity: str,
+        variant: str,
+        loader: Callable[[], Awaitable[bytes]],
+    ) -> bytes:
+        if not self.readthrough.enabled:
+            return await loader()
+        version = await self._version(entity)
+        return await self.readthrough.get_or_load(
+            cache_name, f"{entity}@{version}/{variant}", loader
+        )
+
+    async def invalidate(self, *entities: str) -> None:
+        if not self.readthrough.enabled:
+            return
+        for entity in entities:
+            await self.store.set(f"v:{entity}", _new_version(), VERSION_TTL_S)
+
+    async def _version(self, entity: str) -> str:
+        found = await self.store.get(f"v:{entity}")
+        if found is not None:
+            return found.decode()
+        version = _new_version()
+        await self.store.set(f"v:{entity}", version, VERSION_TTL_S)
+        return version.decode()
+
+
+def _new_version() -> bytes:
+    return uuid.uuid4().hex[:16].encode()

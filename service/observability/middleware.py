@@ -1,0 +1,140 @@
+"""Per-request context (request id, access log, HTTP metrics) and the /metrics endpoint."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.observability.metrics import Metrics
+
+REQUEST_ID_HEADER = "x-request-id"
+_HEADER_NAME = REQUEST_ID_HEADER.encode("latin-1")
+UNMATCHED_ROUTE = "unmatched"
+
+# Ids from clients end up in logs and headers: a strict alphabet rules out log injection and
+# header splitting, and the length cap keeps log lines bounded.
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+class AccessLogger(Protocol):
+    def info(self, event: str, **kw: Any) -> Any: ...
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, so metrics have one series per route, not per URL."""
+    route = scope.get("route")
+    path_format = getattr(route, "path_format", None)
+    if not isinstance(path_format, str):
+        return UNMATCHED_ROUTE
+    # Starlette records the innermost matched route, whose template lacks the prefixes of the
+    # Mounts above it; each Mount appended the part of the path it matched to root_path.
+    root_path: str = scope.get("root_path", "")
+    app_root_path: str = scope.get("app_root_path", root_path)
+    prefix = root_path[len(app_root_path) :]
+    if isinstance(route, Mount):
+        # Nothing inside the mount claimed the path (or the mount wraps a plain app).
+        return prefix + "/{path}"
+    return prefix + path_format
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == _HEADER_NAME:
+            candidate = value.decode("latin-1")
+            return candidate if _VALID_REQUEST_ID.fullmatch(candidate) else None
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        logger: AccessLogger | None = None,
+        access_log: bool = True,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.logger: AccessLogger = logger or structlog.get_logger("access")
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        header_value = request_id.encode("latin-1")
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        # Stays 500 if the app raises before starting a response: the server will answer 500.
+        status = 500
+
+        async def send_with_request_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                # Appended as is: this middleware owns the header, and a plain append is much
+                # cheaper than MutableHeaders' search-and-replace on every response.
+                message["headers"] = [*message.get("headers", ()), (_HEADER_NAME, header_value)]
+            await send(message)
+
+        # bind/reset rather than `bound_contextvars`, which first copies every bound variable.
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            duration_s = time.perf_counter() - started
+            route = route_template(scope)
+            self.metrics.observe_request(scope["method"], route, status, duration_s)
+            if self.access_log:
+                self.logger.info(
+                    "request",
+                    method=scope["method"],
+                    route=route,
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round(duration_s * 1000, 3),
+                )
+            structlog.contextvars.reset_contextvars(**tokens)
+
+
+def metrics_endpoint(
+    metrics: Metrics, token: str | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    if token == "":
+        raise ValueError("the metrics token must not be empty; pass None to disable the check")
+    expected = None if token is None else token.encode()
+
+    async def endpoint(request: Request) -> Response:
+        if expected is not None:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            # compare_digest keeps the comparison time independent of how much of the token
+            # matched; the scheme is not secret.
+            if not (scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), expected)):
+                return JSONResponse(
+                    {
+                        "error": {
+                            "code": "unauthenticated",
+                            "message": "a valid bearer token is required for /metrics",
+                            "details": None,
+                        }
+                    },
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return endpoint

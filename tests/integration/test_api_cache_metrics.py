@@ -1,0 +1,201 @@
+"""The cache, compression and metrics as a client and an operator see them."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from service.app import create_app
+from tests.e2e.server import free_port
+from tests.factories import create_store
+
+REDIS_URL = "redis://127.0.0.1:6379/11"
+
+
+def metric(client: TestClient, name: str, **labels: str) -> float:
+    text = client.get("/metrics").text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cached_client(
+    request: pytest.FixtureRequest, make_settings: Callable[..., Any], clock: Any
+) -> Iterator[TestClient]:
+    values = {"REDIS_URL": REDIS_URL} if request.param == "redis" else {}
+    with TestClient(create_app(make_settings(**values), clock=clock)) as c:
+        yield c
+
+
+def add_items(c: TestClient, staff: dict[str, str], store_id: str, count: int) -> None:
+    for n in range(count):
+        c.post(f"/v1/stores/{store_id}/menu", headers=staff, json={
+            "name": f"Item {n}", "category": "coffee", "price_cents": 300 + n, "currency": "GBP",
+            "description": "A description long enough to make the menu worth compressing.",
+        }).raise_for_status()  # fmt: skip
+
+
+def test_repeated_menu_reads_hit_the_backend_once(
+    cached_client: TestClient, staff: dict[str, str]
+) -> None:
+    store_id = create_store(cached_client, staff)["id"]
+    add_items(cached_client, staff, store_id, 3)
+    before = metric(cached_client, "db_queries_total", query="list_menu")
+    bodies = {cached_client.get(f"/v1/stores/{store_id}/menu").content for _ in range(20)}
+    assert len(bodies) == 1
+    assert metric(cached_client, "db_queries_total", query="list_menu") - before == 1
+    assert metric(cached_client, "cache_requests_total", cache="menu", result="hit") >= 19
+
+
+def test_a_write_is_visible_to_the_very_next_read(
+    cached_client: TestClient, staff: dict[str, str]
+) -> None:
+    store_id = create_store(cached_client, staff)["id"]
+    add_items(cached_client, staff, store_id, 2)
+    menu_url = f"/v1/stores/{store_id}/menu"
+    for round_ in range(5):
+        item = cached_client.get(menu_url).json()["items"][0]
+        cached_client.patch(f"{menu_url}/{item['id']}", json={"price_cents": 1000 + round_},
+                            headers=staff).raise_for_status()  # fmt: skip
+        assert cached_client.get(menu_url).json()["items"][0]["price_cents"] == 1000 + round_
+        cached_client.patch(f"/v1/stores/{store_id}", json={"name": f"Renamed {round_}"},
+                            headers=staff).raise_for_status()  # fmt: skip
+        assert cached_client.get(f"/v1/stores/{store_id}").json()["name"] == f"Renamed {round_}"
+        listed = {
+            s["id"]: s["name"] for s in cached_client.get("/v1/stores?limit=100").json()["items"]
+        }
+        assert listed[store_id] == f"Renamed {round_}"
+
+
+def test_large_bodies_are_gzipped_for_clients_that_ask(
+    client: TestClient, staff: dict[str, str]
+) -> None:
+    store_id = create_store(client, staff)["id"]
+    add_items(client, staff, store_id, 30)
+    url = f"/v1/stores/{store_id}/menu"
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["vary"] == "Accept-Encoding"
+    raw_size = int(packed.headers["content-length"])
+    assert raw_size < 0.4 * len(plain.content)  # gzip saves well over 60 % on menu JSON
+    assert packed.json() == plain.json()  # the client transparently decompressed it
+
+
+def test_small_bodies_are_never_compressed(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in response.headers
+
+
+def test_metrics_report_requests_by_route_template(
+    client: TestClient, staff: dict[str, str]
+) -> None:
+    store_id = create_store(client, staff)["id"]
+    client.get(f"/v1/stores/{store_id}")
+    client.get("/no/such/path")
+    text = client.get("/metrics").text
+    assert re.search(
+        r'http_requests_total\{method="GET",route="/v1/stores/\{store_id\}",status="200"\} 1', text
+    )
+    assert store_id not in text  # raw paths never become labels
+    assert 'route="unmatched"' in text
+    assert "process_resident_memory_bytes" in text
+    assert 'circuit_breaker_state{name="openai"} 0.0' in text
+
+
+def test_metrics_can_require_a_token(make_settings: Callable[..., Any], clock: Any) -> None:
+    token = "metrics-token-0123456789abcdef"
+    with TestClient(create_app(make_settings(METRICS_TOKEN=token), clock=clock)) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+
+def test_request_ids_are_echoed_or_generated(client: TestClient) -> None:
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id; drop"}).headers[
+        "x-request-id"
+    ]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated)
+
+
+def test_layers_switch_off_for_the_lab(make_settings: Callable[..., Any], clock: Any) -> None:
+    values = {"CACHE_ENABLED": "false", "COMPRESSION_ENABLED": "false",
+              "METRICS_ENABLED": "false", "SECURITY_HEADERS_ENABLED": "false"}  # fmt: skip
+    with TestClient(create_app(make_settings(**values), clock=clock)) as c:
+        response = c.get("/v1/stores", headers={"Accept-Encoding": "gzip"})
+        assert "x-request-id" not in response.headers and "x-frame-options" not in response.headers
+        assert c.get("/metrics").status_code == 404
+        assert c.get("/readyz").json()["checks"]["cache"]["mode"] == "disabled"
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is needed for this test")
+    port = free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(100):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        processes.append(process)
+        return process
+
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def test_redis_outage_degrades_but_serves_and_recovers_by_itself(
+    own_redis: Any, make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+) -> None:
+    server = own_redis()
+    url = f"redis://127.0.0.1:{own_redis.port}/0"
+    with TestClient(create_app(make_settings(REDIS_URL=url), clock=clock)) as c:
+        store_id = create_store(c, staff)["id"]
+        menu = f"/v1/stores/{store_id}/menu"
+        c.get(menu)
+        assert c.get("/readyz").json()["checks"]["cache"]["status"] == "ok"
+        server.kill()
+        server.wait()
+        started = time.monotonic()
+        assert [c.get(menu).status_code for _ in range(5)] == [200] * 5
+        assert time.monotonic() - started < 3  # each cache call gives up after its deadline
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["cache"]["status"] == "degraded"
+        assert metric(c, "cache_store_errors_total") > 0
+        own_redis()
+        for _ in range(50):
+            if c.get("/readyz").json()["checks"]["cache"]["status"] == "ok":
+                break
+            time.sleep(0.1)
+        c.get(menu)
+        hits = metric(c, "cache_requests_total", cache="menu", result="hit")
+        c.get(menu)
+        assert metric(c, "cache_requests_total", cache="menu", result="hit") == hits + 1
