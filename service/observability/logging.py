@@ -146,3 +146,10 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level_no)
+    # uvicorn's default config (used whenever a server is started without log_config=None)
+    # gives its loggers their own plain-text handlers and stops propagation, which would
+    # bypass the redaction above: route them back through the root handler.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
