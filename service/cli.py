@@ -7,9 +7,16 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 
+from service import check404
 from service.ai import fake_openai
-from service.config import Settings, load_settings, prepare_worker_environment
+from service.config import (
+    Settings,
+    env_keys_markdown,
+    load_settings,
+    prepare_worker_environment,
+)
 from service.errors import ConfigError, DataFileError
 from service.observability import configure_logging
 
@@ -25,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     config_commands.add_parser(
         "check", help="validate the configuration and show it, secrets hidden"
     )
+    config_commands.add_parser("docs", help="print docs/env-keys.md, generated from Settings")
 
     seed = commands.add_parser("seed", help="load a deterministic demo or scaled dataset")
     seed.add_argument("--stores", type=int, default=5)
@@ -32,12 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--orders", type=int, default=200)
     seed.add_argument("--seed", type=int, default=42)
 
+    check = commands.add_parser(
+        "check-404", help="request every documented route and doc link; fail on any 404"
+    )
+    check.add_argument("--base-url", default=None, help="default: http://127.0.0.1:$PORT")
+    check.add_argument("--staff-key", default=None, help="lets order routes use a real order id")
+    check.add_argument("--docs", nargs="*", type=Path, default=None,
+                       help="markdown files to scan (default: README.md docs/*.md)")  # fmt: skip
+
     fake = commands.add_parser(
         "fake-openai", help="an OpenAI-compatible Chat Completions server for tests and the lab"
     )
     fake_openai.add_cli_arguments(fake)
 
     args = parser.parse_args(argv)
+    if args.command == "config" and args.config_command == "docs":
+        print(env_keys_markdown(), end="")
+        return 0
     if args.command == "fake-openai":
         # Needs no service configuration: it stands in for an upstream, not for us.
         return fake_openai.main_from_args(args)
@@ -54,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
             return config_check(settings)
         if args.command == "seed":
             return asyncio.run(seed_data(settings, args))
+        if args.command == "check-404":
+            docs = (
+                args.docs
+                if args.docs is not None
+                else [Path("README.md"), *Path("docs").glob("*.md")]
+            )
+            base_url = args.base_url or f"http://127.0.0.1:{settings.port}"
+            return check404.run(base_url, args.staff_key, [d for d in docs if d.is_file()])
     except DataFileError as exc:
         print(f"pickup: {exc}", file=sys.stderr)
         return 1

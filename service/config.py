@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import tempfile
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,8 @@ from service.errors import ConfigError
 PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "secret", "password", "example", "dev-staff-key", "dev-admin-token"}
 )
+# Must be set explicitly when APP_ENV=production (DATABASE_URL too with DATA_BACKEND=postgres).
+PRODUCTION_REQUIRED = ("port", "data_backend", "staff_api_keys", "admin_token", "openai_api_key")
 SECRET_FIELDS = (
     "staff_api_keys", "admin_token", "openai_api_key", "database_url", "redis_url",
     "metrics_token",
@@ -210,11 +213,8 @@ class Settings(BaseSettings):
         if self.data_backend == "postgres" and self.database_url is None:
             problems.append("DATABASE_URL: required when DATA_BACKEND=postgres")
         if self.app_env == "production":
-            for name in ("port", "data_backend"):
-                if name not in self.model_fields_set:
-                    problems.append(f"{name.upper()}: required in production (set it explicitly)")
-            for name in ("staff_api_keys", "admin_token", "openai_api_key"):
-                if getattr(self, name) is None:
+            for name in PRODUCTION_REQUIRED:
+                if name not in self.model_fields_set or getattr(self, name) is None:
                     problems.append(f"{name.upper()}: required in production")
         if self.app_env != "development":
             if self.admin_token is not None and len(self.admin_token.get_secret_value()) < 16:
@@ -317,3 +317,38 @@ def prepare_worker_environment(settings: Settings) -> Settings:
         stale.unlink()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     return settings.model_copy(update={"prometheus_multiproc_dir": directory})
+
+
+def env_keys_markdown() -> str:
+    """docs/env-keys.md, generated from Settings so the two cannot drift (a test compares)."""
+    rows = [
+        "# Configuration keys",
+        "",
+        "Generated from `service/config.py` by `pickup config docs`; do not edit by hand.",
+        "Every key is read from the environment or `.env`; an empty value means unset.",
+        "With `APP_ENV=production` the keys marked *yes* must be set, and `DATABASE_URL` too",
+        "when `DATA_BACKEND=postgres`; placeholder secrets are refused outside development.",
+        "",
+        "| key | type | default | required in production | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        kind = _type_name(field.annotation)
+        default = field.default
+        text = str(default).lower() if isinstance(default, bool) else str(default)
+        shown = "" if default is None else f"`{text}`"
+        required = "yes" if name in PRODUCTION_REQUIRED else ""
+        secret = " (secret)" if name in SECRET_FIELDS else ""
+        meaning = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{name.upper()}` | {kind}{secret} | {shown} | {required} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def _type_name(annotation: Any) -> str:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    optional = ", optional" if type(None) in typing.get_args(annotation) else ""
+    if typing.get_origin(annotation) is Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    base = args[0] if args else annotation
+    names = {SecretStr: "string", Path: "path"}
+    return f"{names.get(base, getattr(base, '__name__', str(base)))}{optional}"
