@@ -30,33 +30,35 @@ class VersionedCache:
     def enabled(self) -> bool:
         return self.readthrough.enabled
 
-    async def get_or_load(
-        self,
-        cache_name: str,
-        entity: str,
-        variant: str,
-        loader: Callable[[], Awaitable[bytes]],
-    ) -> bytes:
+    async def version(self, entity: str) -> str:
+        """The entity's current version; read it once per request and pass it to `get_or_load`."""
         if not self.readthrough.enabled:
-            return await loader()
-        version = await self._version(entity)
-        return await self.readthrough.get_or_load(
-            cache_name, f"{entity}@{version}/{variant}", loader
-        )
-
-    async def invalidate(self, *entities: str) -> None:
-        if not self.readthrough.enabled:
-            return
-        for entity in entities:
-            await self.store.set(f"v:{entity}", _new_version(), VERSION_TTL_S)
-
-    async def _version(self, entity: str) -> str:
+            return ""
         found = await self.store.get(f"v:{entity}")
         if found is not None:
             return found.decode()
         version = _new_version()
         await self.store.set(f"v:{entity}", version, VERSION_TTL_S)
         return version.decode()
+
+    async def get_or_load(
+        self,
+        cache_name: str,
+        entity: str,
+        version: str,
+        variant: str,
+        loader: Callable[[], Awaitable[bytes]],
+    ) -> bytes:
+        if not self.readthrough.enabled:
+            return await loader()
+        key = f"{entity}@{version}/{variant}"
+        return await self.readthrough.get_or_load(cache_name, key, loader)
+
+    async def invalidate(self, *entities: str) -> None:
+        if not self.readthrough.enabled:
+            return
+        for entity in entities:
+            await self.store.set(f"v:{entity}", _new_version(), VERSION_TTL_S)
 
 
 def _new_version() -> bytes:

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from service.http.context import context
 
 JSON = "application/json"
+GZIP, PLAIN = b"g", b"p"
 
 
 def stdlib_dumps(content: Any) -> bytes:
@@ -42,28 +43,34 @@ async def cached_json(
     variant: str,
     load: Callable[[], Awaitable[Any]],
 ) -> Response:
+    """One cache read on a hit: the entity's version, then the one value this client wants.
+    Values for gzip-accepting clients carry a one-byte tag, because bodies under the size
+    threshold are stored (and sent) uncompressed."""
     ctx = context(request)
     settings = ctx.settings
+    cache = ctx.cache
     encode = ENCODERS[settings.response_encoder]
+    version = await cache.version(entity)
 
     async def encoded() -> bytes:
         return encode(await load())
 
-    body = await ctx.cache.get_or_load(cache_name, entity, variant, encoded)
-    if (
-        settings.compression_enabled
-        and len(body) >= settings.compression_min_bytes
-        and accepts_gzip(request)
-    ):
+    if not (settings.compression_enabled and accepts_gzip(request)):
+        body = await cache.get_or_load(cache_name, entity, version, variant, encoded)
+        headers = {"Vary": "Accept-Encoding"} if settings.compression_enabled else None
+        return Response(body, media_type=JSON, headers=headers)
 
-        async def compressed() -> bytes:
-            return gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
+    async def negotiated() -> bytes:
+        body = await cache.get_or_load(cache_name, entity, version, variant, encoded)
+        if len(body) < settings.compression_min_bytes:
+            return PLAIN + body
+        return GZIP + gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
 
-        packed = await ctx.cache.get_or_load(cache_name, entity, f"{variant}.gz", compressed)
+    tagged = await cache.get_or_load(cache_name, entity, version, f"{variant}.gz", negotiated)
+    if tagged[:1] == GZIP:
         return Response(
-            packed,
+            tagged[1:],
             media_type=JSON,
             headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
         )
-    headers = {"Vary": "Accept-Encoding"} if settings.compression_enabled else None
-    return Response(body, media_type=JSON, headers=headers)
+    return Response(tagged[1:], media_type=JSON, headers={"Vary": "Accept-Encoding"})

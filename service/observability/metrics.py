@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from prometheus_client import (
@@ -136,6 +136,7 @@ class Metrics:
             _check_multiprocess_setup(self.multiprocess_dir)
         self._logger = structlog.get_logger(__name__)
         self._pool_stats: PoolStats | None = None
+        self._cache_series: dict[tuple[str, str], Any] = {}
         self._next_sample_at = 0.0
 
     def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
@@ -157,7 +158,11 @@ class Metrics:
                 self._sample()
 
     def cache_request(self, cache: str, result: Literal["hit", "miss", "error"]) -> None:
-        self._cache_requests.labels(cache, result).inc()
+        # labels() takes a lock and hashes every call; this runs on every cache hit.
+        child = self._cache_series.get((cache, result))
+        if child is None:
+            child = self._cache_series[(cache, result)] = self._cache_requests.labels(cache, result)
+        child.inc()
 
     def cache_store_error(self, backend: str, operation: str) -> None:
         self._cache_store_errors.labels(backend, operation).inc()

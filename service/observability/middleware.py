@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import re
 import time
 import uuid
@@ -68,13 +69,19 @@ class RequestContextMiddleware:
         self.metrics = metrics
         self.logger: AccessLogger = logger or structlog.get_logger("access")
         self.access_log = access_log
+        # A random per-process prefix and a counter: unique across processes and restarts,
+        # and ~20x cheaper than uuid4(), whose os.urandom call showed up in profiles.
+        self._id_prefix = uuid.uuid4().hex[:16]
+        self._id_counter = itertools.count()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = (
+            _incoming_request_id(scope) or f"{self._id_prefix}{next(self._id_counter):016x}"
+        )
         header_value = request_id.encode("latin-1")
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()

@@ -97,11 +97,16 @@ class Limiter:
     async def hit(self, policy: RateLimit, key: str) -> Decision | LimiterUnavailable:
         item = RateLimitItemPerSecond(policy.limit, policy.window_s)
         try:
-            # One deadline for both round trips: a slow or dead Redis costs a request at most
-            # this long, never a hang.
-            async with asyncio.timeout(self.timeout_s):
+            if self._pool is None:
+                # In-memory counting does no I/O: a deadline would only add overhead.
                 allowed = await self._strategy.hit(item, key)
                 stats = await self._strategy.get_window_stats(item, key)
+            else:
+                # One deadline for both round trips: a slow or dead Redis costs a request at
+                # most this long, never a hang.
+                async with asyncio.timeout(self.timeout_s):
+                    allowed = await self._strategy.hit(item, key)
+                    stats = await self._strategy.get_window_stats(item, key)
         except (StorageError, TimeoutError, OSError) as exc:
             return self._failed(policy, exc)
         self._recovered()

@@ -107,7 +107,11 @@ class RateLimitMiddleware:
         if not checks:
             await self.app(scope, receive, send)
             return
-        results = await asyncio.gather(*(self.limiter.hit(c.policy, c.key) for c in checks))
+        if len(checks) == 1:
+            # Most requests meet only the default policy: no task per check for them.
+            results = [await self.limiter.hit(checks[0].policy, checks[0].key)]
+        else:
+            results = await asyncio.gather(*(self.limiter.hit(c.policy, c.key) for c in checks))
 
         if any(isinstance(r, LimiterUnavailable) for r in results):
             await _error(503, "rate_limiter_unavailable", "rate limiting is unavailable", {})(

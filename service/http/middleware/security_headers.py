@@ -13,7 +13,6 @@ Headers the app set itself win, so one route (say, an HTML docs page) can loosen
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADERS = {
@@ -39,7 +38,11 @@ class SecurityHeadersMiddleware:
         self.app = app
         # HSTS only behind TLS: sent over plain HTTP in development it would pin localhost to HTTPS
         # in the browser for a year.
-        self.headers = {**HEADERS, "Strict-Transport-Security": HSTS} if hsts else dict(HEADERS)
+        headers = {**HEADERS, "Strict-Transport-Security": HSTS} if hsts else dict(HEADERS)
+        # Encoded once: this runs on every response, so no per-request header objects.
+        self.raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.names = {name for name, _ in self.raw}
+        self.removed = {name.lower().encode("latin-1") for name in REMOVED}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,11 +51,11 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name in REMOVED:
-                    del headers[name]
-                for name, value in self.headers.items():
-                    headers.setdefault(name, value)
+                existing = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in existing}
+                kept = [(n, v) for n, v in existing if n.lower() not in self.removed]
+                # Headers the app set itself win.
+                message["headers"] = kept + [(n, v) for n, v in self.raw if n not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
