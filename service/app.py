@@ -45,6 +45,7 @@ from service.ratelimit import (
 )
 from service.repositories.base import PickupRepository
 from service.repositories.json_store import JsonFileRepository
+from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import demo_dataset
 
 log = structlog.get_logger("service")
@@ -69,7 +70,17 @@ def utc_now() -> datetime:
 async def open_repository(settings: Settings) -> PickupRepository:
     if settings.data_backend == "json":
         return await JsonFileRepository.open(settings.json_data_path)
-    raise NotImplementedError("DATA_BACKEND=postgres arrives with the PostgreSQL backend issue")
+    assert settings.database_url is not None  # Settings refuses postgres without it
+    repo = await PostgresRepository.open(
+        settings.database_url.get_secret_value(),
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        query_profile=settings.query_profile,
+    )
+    if settings.query_profile == "naive":
+        log.warning("naive_query_profile", detail="lab baseline: deliberately slow queries")
+    return repo
 
 
 def build_cache_store(settings: Settings, metrics: Metrics | None) -> CacheStore:
@@ -241,6 +252,8 @@ async def build_context(
         await repo.import_dataset(demo_dataset())
         log.info("demo_data_loaded", backend=repo.backend)
     if metrics is not None:
+        if isinstance(repo, PostgresRepository):
+            metrics.track_db_pool(repo.pool_stats)
         repo = instrument(repo, metrics)
 
     store = build_cache_store(settings, metrics)
@@ -262,9 +275,15 @@ async def build_context(
     if recommender is not None:
         closers.append(recommender.aclose)
 
+    profile = getattr(repo, "query_profile", None)
+
     async def database() -> tuple[str, dict[str, Any]]:
         await repo.ping()
-        return "ok", {"backend": repo.backend}
+        detail: dict[str, Any] = {"backend": repo.backend}
+        if profile is not None:
+            # Said out loud so a lab baseline can never pass for production unnoticed.
+            detail["query_profile"] = profile
+        return "ok", detail
 
     async def cache_check() -> tuple[str, dict[str, Any]]:
         if not settings.cache_enabled:

@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from service import check404
 from service.ai import fake_openai
@@ -19,6 +20,9 @@ from service.config import (
 )
 from service.errors import ConfigError, DataFileError
 from service.observability import configure_logging
+from service.repositories.base import Dataset
+from service.repositories.postgres import DatabaseUnavailableError, PostgresRepository
+from service.usecases.seed import DemoCatalog
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     seed.add_argument("--items-per-store", type=int, default=40)
     seed.add_argument("--orders", type=int, default=200)
     seed.add_argument("--seed", type=int, default=42)
+
+    db = commands.add_parser("db", help="PostgreSQL schema migrations")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("migrate", help="apply pending migrations (safe to run concurrently)")
+    rollback = db_commands.add_parser("rollback", help="revert the latest migrations")
+    rollback.add_argument("--steps", type=int, default=1)
+    db_commands.add_parser("status", help="show applied and pending migrations")
+
+    data = commands.add_parser("data", help="move all data between backends")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    export = data_commands.add_parser("export", help="write every record to a JSON document")
+    export.add_argument("file", type=Path)
+    load = data_commands.add_parser("import", help="upsert every record of an exported document")
+    load.add_argument("file", type=Path)
 
     check = commands.add_parser(
         "check-404", help="request every documented route and doc link; fail on any 404"
@@ -73,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             return config_check(settings)
         if args.command == "seed":
             return asyncio.run(seed_data(settings, args))
+        if args.command == "db":
+            return asyncio.run(database_command(settings, args))
+        if args.command == "data":
+            return asyncio.run(data_command(settings, args))
         if args.command == "check-404":
             docs = (
                 args.docs
@@ -81,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             base_url = args.base_url or f"http://127.0.0.1:{settings.port}"
             return check404.run(base_url, args.staff_key, [d for d in docs if d.is_file()])
-    except DataFileError as exc:
+    except (DataFileError, DatabaseUnavailableError) as exc:
         print(f"pickup: {exc}", file=sys.stderr)
         return 1
     parser.error(f"unknown command {args.command}")
@@ -110,6 +132,10 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=settings.shutdown_grace_s,
         server_header=False,
         log_config=None,
+        # Client identity behind proxies is decided once, by ClientIdentity (TRUST_PROXY,
+        # TRUSTED_PROXIES). uvicorn's default would trust X-Forwarded-For from 127.0.0.1 and
+        # rewrite the client address first, letting a local client rotate it to dodge limits.
+        proxy_headers=False,
     )
     return 0
 
@@ -126,20 +152,71 @@ def config_check(settings: Settings) -> int:
 
 async def seed_data(settings: Settings, args: argparse.Namespace) -> int:
     from service.app import open_repository
-    from service.usecases.seed import demo_dataset
 
     started = time.perf_counter()
-    data = demo_dataset(
-        stores=args.stores, items_per_store=args.items_per_store, orders=args.orders, seed=args.seed
-    )
+    catalog = DemoCatalog(stores=args.stores, items_per_store=args.items_per_store, seed=args.seed)
     repo = await open_repository(settings)
     try:
-        await repo.import_dataset(data)
+        if isinstance(repo, PostgresRepository):
+            # Streamed through COPY in batches: a million orders never sit in memory at once.
+            await repo.bulk_load(catalog.stores, catalog.menu_items, catalog.orders(args.orders))
+        else:
+            orders = list(catalog.orders(args.orders))
+            await repo.import_dataset(Dataset(catalog.stores, catalog.menu_items, orders))
     finally:
         await repo.aclose()
     print(
-        f"seeded {len(data.stores)} stores, {len(data.menu_items)} menu items, "
-        f"{len(data.orders)} orders into {repo.backend} in {time.perf_counter() - started:.1f}s"
+        f"seeded {len(catalog.stores)} stores, {len(catalog.menu_items)} menu items, "
+        f"{args.orders} orders into {repo.backend} in {time.perf_counter() - started:.1f}s"
+    )
+    return 0
+
+
+async def database_command(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.data_backend != "postgres" or settings.database_url is None:
+        # A deploy hook runs `db migrate` whatever the backend: with JSON there is nothing to do.
+        print("DATA_BACKEND is not postgres: no database to migrate")
+        return 0
+    # alembic and SQLAlchemy load only for these commands, not on every `pickup` start.
+    from service import dbtools
+
+    dsn = settings.database_url.get_secret_value()
+    try:
+        return await _run_database_command(dbtools, dsn, args)
+    except dbtools.MigrationError as exc:
+        print(f"pickup: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _run_database_command(dbtools: Any, dsn: str, args: argparse.Namespace) -> int:
+    if args.db_command == "migrate":
+        applied = await dbtools.migrate(dsn)
+        print(f"applied {', '.join(applied)}" if applied else "database is up to date")
+    elif args.db_command == "rollback":
+        reverted = await dbtools.rollback(dsn, args.steps)
+        print(f"reverted {', '.join(reverted)}" if reverted else "nothing to roll back")
+    else:
+        print(await dbtools.status(dsn))
+    return 0
+
+
+async def data_command(settings: Settings, args: argparse.Namespace) -> int:
+    from service import dbtools
+    from service.app import open_repository
+
+    repo = await open_repository(settings)
+    try:
+        if args.data_command == "export":
+            data = await dbtools.export_data(repo, args.file)
+            verb = "exported"
+        else:
+            data = await dbtools.import_data(repo, args.file)
+            verb = "imported"
+    finally:
+        await repo.aclose()
+    print(
+        f"{verb} {len(data.stores)} stores, {len(data.menu_items)} menu items, "
+        f"{len(data.orders)} orders ({repo.backend} <-> {args.file})"
     )
     return 0
 

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         None, description="PostgreSQL URL; required when DATA_BACKEND=postgres"
     )
+    db_pool_min: int = Field(1, ge=0, le=100, description="PostgreSQL pool: connections kept open")
+    db_pool_max: int = Field(10, ge=1, le=200, description="PostgreSQL pool: most connections")
+    db_statement_timeout_ms: int = Field(
+        5000, ge=0, le=600_000, description="PostgreSQL statement_timeout; 0 turns it off"
+    )
+    query_profile: Literal["optimized", "naive"] = Field(
+        "optimized", description="naive is the lab's slow baseline; refused in production"
+    )
     max_body_bytes: int = Field(
         65536, ge=1024, le=10_485_760, description="Largest request body accepted (bytes)"
     )
@@ -210,6 +218,10 @@ class Settings(BaseSettings):
                 "WEB_CONCURRENCY: the json backend allows one writer; use WEB_CONCURRENCY=1 "
                 "or DATA_BACKEND=postgres"
             )
+        if self.db_pool_min > self.db_pool_max:
+            problems.append("DB_POOL_MIN: must not exceed DB_POOL_MAX")
+        if self.app_env == "production" and self.query_profile == "naive":
+            problems.append("QUERY_PROFILE: naive is a lab baseline and is refused in production")
         if self.data_backend == "postgres" and self.database_url is None:
             problems.append("DATABASE_URL: required when DATA_BACKEND=postgres")
         if self.app_env == "production":

@@ -149,7 +149,12 @@ def configure_logging(
     # uvicorn's default config (used whenever a server is started without log_config=None)
     # gives its loggers their own plain-text handlers and stops propagation, which would
     # bypass the redaction above: route them back through the root handler.
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
         server_logger.propagate = True
+    # Access lines come from our request middleware (with request ids, redacted): uvicorn's
+    # own would duplicate every request and cost throughput.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False

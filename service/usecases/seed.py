@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 
 from service.domain.models import (
@@ -45,11 +46,28 @@ def _uuid(rng: random.Random) -> str:
 def demo_dataset(
     *, stores: int = 5, items_per_store: int = 40, orders: int = 200, seed: int = 42
 ) -> Dataset:
-    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
-    store_list: list[Store] = []
-    items: list[MenuItem] = []
-    currency_of: dict[str, str] = {}
-    for n in range(stores):
+    catalog = DemoCatalog(stores=stores, items_per_store=items_per_store, seed=seed)
+    return Dataset(catalog.stores, catalog.menu_items, list(catalog.orders(orders)))
+
+
+class DemoCatalog:
+    """Stores and menus at once; orders as a generator, so a million need not fit in memory.
+    Orders draw from the same random stream after the catalog: the same arguments always
+    give the same data, whichever way it is consumed."""
+
+    def __init__(self, *, stores: int, items_per_store: int, seed: int) -> None:
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
+        self.stores: list[Store] = []
+        self.menu_items: list[MenuItem] = []
+        self.currency_of: dict[str, str] = {}
+        for n in range(stores):
+            self._add_store(n, items_per_store)
+        self.menus: dict[str, list[MenuItem]] = {}
+        for item in self.menu_items:
+            self.menus.setdefault(item.store_id, []).append(item)
+
+    def _add_store(self, n: int, items_per_store: int) -> None:
+        rng = self.rng
         city, tz, currency = CITIES[n % len(CITIES)]
         store = Store(
             id=_uuid(rng),
@@ -65,13 +83,13 @@ def demo_dataset(
                 for day in range(7)
             ),
         )
-        store_list.append(store)
-        currency_of[store.id] = currency
+        self.stores.append(store)
+        self.currency_of[store.id] = currency
         names = [(cat, name) for cat, names in CATEGORIES.items() for name in names]
         for i in range(items_per_store):
             category, name = names[i % len(names)]
             size = ["", " (large)", " (small)", " special"][i // len(names) % 4]
-            items.append(
+            self.menu_items.append(
                 MenuItem(
                     id=_uuid(rng),
                     store_id=store.id,
@@ -84,27 +102,29 @@ def demo_dataset(
                     tags=tuple(sorted(rng.sample(TAGS, rng.randint(0, 3)))),
                 )
             )
-    menus: dict[str, list[MenuItem]] = {}
-    for item in items:
-        menus.setdefault(item.store_id, []).append(item)
-    order_list: list[Order] = []
-    for _ in range(orders if store_list else 0):
-        # Skewed popularity: the first stores get most orders, as real chains do.
-        store = store_list[min(int(rng.expovariate(1.5)), len(store_list) - 1)]
-        slot = EPOCH + timedelta(days=rng.randrange(300), minutes=15 * rng.randrange(8 * 4, 19 * 4))
-        created = slot - timedelta(minutes=rng.randrange(20, 240))
-        picked = rng.sample(menus[store.id], rng.randint(1, min(4, len(menus[store.id]))))
-        lines = tuple(OrderLine(i.id, i.name, i.price_cents, rng.randint(1, 3)) for i in picked)
-        status = rng.choice(FINAL_STATUSES)
-        order_list.append(
-            Order(
+
+    def orders(self, count: int) -> Iterator[Order]:
+        rng = self.rng
+        stores = self.stores
+        for _ in range(count if stores else 0):
+            # Skewed popularity: the first stores get most orders, as real chains do.
+            store = stores[min(int(rng.expovariate(1.5)), len(stores) - 1)]
+            slot = EPOCH + timedelta(
+                days=rng.randrange(300), minutes=15 * rng.randrange(8 * 4, 19 * 4)
+            )
+            created = slot - timedelta(minutes=rng.randrange(20, 240))
+            menu = self.menus[store.id]
+            picked = rng.sample(menu, rng.randint(1, min(4, len(menu))))
+            lines = tuple(OrderLine(i.id, i.name, i.price_cents, rng.randint(1, 3)) for i in picked)
+            status = rng.choice(FINAL_STATUSES)
+            yield Order(
                 id=_uuid(rng),
                 store_id=store.id,
                 customer_name=rng.choice(["Ada", "Grace", "Linus", "Alan", "Barbara", "Ken"]),
                 customer_phone=f"+4477009{rng.randrange(10**5):05d}",
                 lines=lines,
                 total_cents=sum(line.line_total_cents for line in lines),
-                currency=currency_of[store.id],
+                currency=self.currency_of[store.id],
                 pickup_slot_start=slot,
                 status=status,
                 pickup_code=f"{rng.randrange(10**6):06d}",
@@ -117,5 +137,3 @@ def demo_dataset(
                     StatusChange(status, slot, "staff"),
                 ),
             )
-        )
-    return Dataset(stores=store_list, menu_items=items, orders=order_list)

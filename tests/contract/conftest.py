@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from service.repositories.json_store import JsonFileRepository
+from tests.integration.postgres.databases import open_repository, scratch_database
 
 
 @contextlib.asynccontextmanager
@@ -22,8 +23,15 @@ async def open_json(tmp_path: Path) -> AsyncIterator[Any]:
         await repo.aclose()
 
 
+@contextlib.asynccontextmanager
+async def open_postgres(tmp_path: Path) -> AsyncIterator[Any]:
+    async with scratch_database() as dsn, open_repository(dsn) as repo:
+        yield repo
+
+
 OPENERS: dict[str, Callable[[Path], contextlib.AbstractAsyncContextManager[Any]]] = {
     "json": open_json,
+    "postgres": open_postgres,
 }
 
 

@@ -55,3 +55,12 @@ def test_logs_are_json_with_request_ids_and_never_hold_secrets(tmp_path: Path) -
     assert {"method", "route", "status", "duration_ms"} <= set(access[0])
     for secret in (STAFF["Authorization"].split()[1], placed["order_token"], "+15550100"):
         assert secret not in output
+
+
+def test_each_request_is_logged_once(tmp_path: Path) -> None:
+    server = Server(env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path).start()
+    try:
+        httpx.get(f"{server.url}/v1/stores", headers={"X-Request-ID": "count-me-once"})
+    finally:
+        server.stop()
+    assert server.output().count("count-me-once") == 1

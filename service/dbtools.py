@@ -1,0 +1,154 @@
+"""Database and data commands behind `pickup db migrate|rollback|status` and
+`pickup data export|import`.
+
+Migrations are alembic revisions of hand-written SQL in service/migrations, run from code with a
+`Config` built here, so no alembic.ini is needed. Every migrate and rollback runs in one
+transaction that first takes a PostgreSQL advisory lock: two processes migrating at once (two
+replicas starting, a deploy hook racing a developer) take turns, and the second finds the schema
+already at head and does nothing. PostgreSQL's DDL is transactional, so a failed revision leaves
+the schema exactly as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import orjson
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from service.errors import DataFileError
+from service.repositories import records as rec
+from service.repositories.base import Dataset, PickupRepository
+from service.repositories.json_store import atomic_write
+from service.repositories.postgres import ConnectOptions
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Any fixed 64-bit number: the lock only has to mean "migrations" to every process.
+MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('pickup:migrations', 0))"
+CONNECT_RETRIES = 5
+
+T = TypeVar("T")
+
+
+class MigrationError(Exception):
+    """Raised when a migration command cannot do what was asked (e.g. roll back too far)."""
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+async def migrate(dsn: str) -> list[str]:
+    """Apply every pending revision; returns their ids, oldest first (empty when up to date)."""
+
+    def upgrade(connection: Connection, config: Config) -> list[str]:
+        before = _applied(connection, config)
+        command.upgrade(config, "head")
+        return [r for r in _applied(connection, config) if r not in before]
+
+    return await _with_alembic(dsn, upgrade)
+
+
+async def rollback(dsn: str, steps: int) -> list[str]:
+    """Revert the newest `steps` revisions; returns their ids, newest first."""
+    if steps < 1:
+        raise MigrationError("steps must be at least 1")
+
+    def downgrade(connection: Connection, config: Config) -> list[str]:
+        applied = _applied(connection, config)
+        if steps > len(applied):
+            raise MigrationError(
+                f"cannot roll back {steps} migrations: only {len(applied)} are applied"
+            )
+        reverted = applied[::-1][:steps]
+        remaining = applied[: len(applied) - steps]
+        command.downgrade(config, remaining[-1] if remaining else "base")
+        return reverted
+
+    return await _with_alembic(dsn, downgrade)
+
+
+async def status(dsn: str) -> str:
+    """Which revisions are applied and which are pending, one line each."""
+
+    def describe(connection: Connection, config: Config) -> str:
+        applied = _applied(connection, config)
+        script = ScriptDirectory.from_config(config)
+        revisions = list(reversed(list(script.walk_revisions())))
+        pending = sum(1 for r in revisions if r.revision not in applied)
+        current = applied[-1] if applied else "none (empty database)"
+        lines = [f"current: {current}{' (head)' if applied and not pending else ''}"]
+        lines.append(f"pending: {pending}")
+        for r in revisions:
+            mark = "applied" if r.revision in applied else "pending"
+            summary = (r.doc or "").partition("\n")[0]
+            lines.append(f"  {mark:8} {r.revision}  {summary}")
+        return "\n".join(lines)
+
+    return await _with_alembic(dsn, describe, lock=False)
+
+
+async def export_data(repo: PickupRepository, path: Path) -> Dataset:
+    """Write everything in `repo` to `path` as a pickup-data JSON document; returns the data."""
+    data = await repo.export_dataset()
+    document = orjson.dumps(rec.dataset_to_document(data))
+    await asyncio.to_thread(atomic_write, path, document)
+    return data
+
+
+async def import_data(repo: PickupRepository, path: Path) -> Dataset:
+    """Upsert the pickup-data JSON document at `path` into `repo`; returns what it read."""
+    try:
+        raw = await asyncio.to_thread(path.read_bytes)
+        data = rec.dataset_from_document(orjson.loads(raw))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataFileError(f"cannot read {path} as pickup data: {exc}") from exc
+    await repo.import_dataset(data)
+    return data
+
+
+def _applied(connection: Connection, config: Config) -> list[str]:
+    """Applied revision ids, oldest first."""
+    heads = MigrationContext.configure(connection).get_current_heads()
+    if not heads:
+        return []
+    script = ScriptDirectory.from_config(config)
+    return [r.revision for r in script.iterate_revisions(heads, "base")][::-1]
+
+
+async def _with_alembic(
+    dsn: str, work: Callable[[Connection, Config], T], *, lock: bool = True
+) -> T:
+    options = ConnectOptions.parse(dsn)
+
+    async def connect() -> asyncpg.Connection:
+        return await options.connect(retries=CONNECT_RETRIES)
+
+    # alembic drives SQLAlchemy; its asyncpg dialect runs on our own connection, so the URL's
+    # parameters are read the same way the service reads them.
+    engine = create_async_engine("postgresql+asyncpg://", async_creator=connect, poolclass=NullPool)
+    config = alembic_config()
+    try:
+        async with engine.begin() as conn:
+            if lock:
+                await conn.execute(text(MIGRATION_LOCK))
+
+            def run(sync_connection: Connection) -> T:
+                config.attributes["connection"] = sync_connection
+                return work(sync_connection, config)
+
+            return await conn.run_sync(run)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,83 @@
+"""QUERY_PROFILE=naive is only slower: every answer equals the optimized profile's."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from service.domain import lifecycle
+from service.domain.errors import SlotFullError
+from service.domain.models import OrderStatus
+from service.repositories.base import IdempotencyKey
+from service.repositories.postgres import PostgresRepository
+from service.usecases.seed import EPOCH, demo_dataset
+from tests.factories import NOW, make_order
+from tests.integration.postgres.databases import open_repository
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def profiles(database: str) -> AsyncIterator[tuple[PostgresRepository, PostgresRepository]]:
+    async with (
+        open_repository(database) as optimized,
+        open_repository(database, query_profile="naive") as naive,
+    ):
+        yield optimized, naive
+
+
+async def test_the_naive_profile_answers_exactly_like_the_optimized_one(
+    profiles: tuple[PostgresRepository, PostgresRepository],
+) -> None:
+    optimized, naive = profiles
+    assert (optimized.query_profile, naive.query_profile) == ("optimized", "naive")
+    data = demo_dataset(stores=4, items_per_store=12, orders=600, seed=11)
+    await optimized.import_dataset(data)
+    store, item = data.stores[0], data.menu_items[0]
+    key = IdempotencyKey("profile-key", "body")
+    booked, _ = await optimized.create_order(make_order(store, item), capacity=9, idempotency=key)
+    week = (EPOCH + timedelta(days=30), EPOCH + timedelta(days=37))
+
+    async def answers(repo: PostgresRepository) -> list[object]:
+        first = await repo.list_stores(limit=2, after=None)
+        found: list[object] = [first, await repo.list_stores(limit=5, after=first[-1].id)]
+        for s in data.stores:
+            found += [await repo.get_store(s.id), await repo.list_menu(s.id)]
+            found.append(await repo.held_by_slot(s.id, *week))
+            for status in (None, OrderStatus.PICKED_UP, OrderStatus.CANCELLED):
+                page = await repo.list_orders(
+                    s.id, status=status, start=week[0], end=None, limit=7, after=None
+                )
+                after = (page[-1].pickup_slot_start, page[-1].id) if page else None
+                found += [
+                    page,
+                    await repo.list_orders(
+                        s.id, status=status, start=None, end=week[1], limit=50, after=after
+                    ),
+                ]
+        found += [await repo.get_menu_item(item.id), await repo.get_order(data.orders[7].id)]
+        found += [await repo.get_idempotent(key.key), await repo.get_order(booked.id)]
+        return found
+
+    expected = await answers(optimized)
+    assert sum(1 for a in expected if a) > len(expected) / 2  # most hold something to compare
+    assert await answers(naive) == expected
+
+
+async def test_the_naive_profile_still_enforces_capacity_and_applies_changes(
+    profiles: tuple[PostgresRepository, PostgresRepository],
+) -> None:
+    optimized, naive = profiles
+    data = demo_dataset(stores=1, items_per_store=3, orders=0, seed=1)
+    await optimized.import_dataset(data)
+    store, item = data.stores[0], data.menu_items[0]
+    first, _ = await naive.create_order(make_order(store, item), capacity=2, idempotency=None)
+    await optimized.create_order(make_order(store, item), capacity=2, idempotency=None)
+    with pytest.raises(SlotFullError):
+        await naive.create_order(make_order(store, item), capacity=2, idempotency=None)
+    accepted = await naive.update_order(
+        first.id, lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)
+    )
+    assert await optimized.get_order(first.id) == accepted
