@@ -6,12 +6,23 @@ UV := .tools/bin/uv
 BIN := .venv/bin
 STAMP := .venv/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: help install serve test lint check-config seed clean
+AUDIT_PROFILE ?= full
+export AUDIT_PROFILE
+
+WORKERS ?= 0
+LOCUST_PORT ?= 5557
+LOCUST_ARGS ?=
+LOCUST_OUT := --csv reports/loadtest --html reports/loadtest.html --json-file reports/loadtest \
+	--counters-file reports/loadtest.counters.json
+
+.PHONY: help install serve test lint check-config seed clean audit lab lab-tools loadtest
 
 help:
+	@echo "make audit   the performance audit: A/B runs, report in reports/latest/ (AUDIT_PROFILE=quick|full)"
 	@echo "make serve   run the service on the embedded defaults (JSON backend, demo data)"
 	@echo "make test    run the whole test suite (starts nothing; needs PostgreSQL/Redis on loopback for those tests)"
 	@echo "make lint    ruff, mypy --strict on service/, import-linter layer contracts"
+	@echo "make loadtest [WORKERS=n] [LOCUST_ARGS='--tags browse -u 50 -t 1m -H URL']  Locust against a running service"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -43,3 +54,32 @@ seed: install
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
+
+# wrk measures ceilings independently of our code. Installed when we can (root, Debian);
+# without it the audit's throughput sections say they were not measured.
+lab-tools:
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 \
+		&& apt-get install -y -qq wrk >/dev/null 2>&1)) ; } || true
+	@command -v wrk >/dev/null 2>&1 || echo "lab: wrk is not installed; throughput sections will be marked not measured"
+
+audit: install lab-tools
+	cd notebooks && ../$(BIN)/python audit.py
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# Locust against a running service (default http://127.0.0.1:3001, e.g. `make serve` in another
+# terminal). WORKERS=n runs a master and n workers on this machine; outputs go to reports/.
+loadtest: install
+	@mkdir -p reports
+	@if [ "$(WORKERS)" -gt 0 ]; then \
+		for i in $$(seq $(WORKERS)); do \
+			$(BIN)/locust --config loadtests/locust.conf --worker --master-port $(LOCUST_PORT) & \
+		done; \
+		$(BIN)/locust --config loadtests/locust.conf --master --master-bind-port $(LOCUST_PORT) \
+			--expect-workers $(WORKERS) --expect-workers-max-wait 30 $(LOCUST_ARGS) $(LOCUST_OUT); \
+		status=$$?; wait; exit $$status; \
+	else \
+		$(BIN)/locust --config loadtests/locust.conf $(LOCUST_ARGS) $(LOCUST_OUT); \
+	fi

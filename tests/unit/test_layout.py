@@ -13,3 +13,13 @@ def test_only_config_reads_the_environment() -> None:
         if path.name != "config.py" and re.search(r"os\.environ|getenv\(", path.read_text())
     ]
     assert readers == []
+
+
+def test_the_lab_and_load_tests_talk_to_the_service_only_over_http() -> None:
+    offenders = [
+        path.relative_to(SERVICE.parent).as_posix()
+        for folder in ("loadtests", "notebooks")
+        for path in (SERVICE.parent / folder).rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+service\b", path.read_text(), flags=re.M)
+    ]
+    assert offenders == []

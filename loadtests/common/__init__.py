@@ -1,0 +1,1 @@
+"""The pickup service's load scenarios; loadtests/locustfile.py wires them into Locust."""

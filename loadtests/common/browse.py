@@ -1,0 +1,53 @@
+"""Customers browsing: store list, store detail, menu and slots, with a few hot stores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust import tag, task
+from locust.exception import StopUser
+
+from .api import PickupUser, Skewed, expect
+
+
+@tag("browse")
+class BrowseUser(PickupUser):
+    # Real clients ask for gzip (FastHttpUser would send "gzip, deflate, br").
+    headers = {"Accept-Encoding": "gzip"}
+
+    def on_start(self) -> None:
+        # Opening the app: the store list, then one store's page with its menu and slots.
+        stores = self.discover_stores()
+        if not stores:
+            raise StopUser
+        self.stores = Skewed(stores)
+        store = self.view_store()
+        self.menu(store["id"])
+        self.bookable_slots(store)
+
+    @task(1)
+    def list_stores(self) -> None:
+        self.discover_stores()
+
+    @task(2)
+    def view_store(self) -> dict[str, Any]:
+        store: dict[str, Any] = self.stores.pick()
+        store_id = store["id"]
+        with self.client.get(
+            f"/v1/stores/{store_id}",
+            name="/v1/stores/[id]",
+            headers=self.headers,
+            catch_response=True,
+        ) as resp:
+            answer = expect(resp, 200)
+            if answer is not None and answer.get("id") != store_id:
+                resp.failure("answered with another store")
+        return store
+
+    @task(5)
+    def view_menu(self) -> None:
+        self.menu(self.stores.pick()["id"])
+
+    @task(2)
+    def view_slots(self) -> None:
+        self.bookable_slots(self.stores.pick())
