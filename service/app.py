@@ -13,7 +13,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,6 +28,7 @@ from service.http import errors, openapi
 from service.http.context import AppContext
 from service.http.endpoint import Endpoint
 from service.http.middleware.body_limit import BodyLimitMiddleware
+from service.http.middleware.compression import GZipWhenAcceptedMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.responses import JSONResponse
 from service.http.routes import ai, health, orders, stores
@@ -147,7 +147,7 @@ def middleware_stack(
     if settings.compression_enabled:
         stack.append(
             Middleware(
-                GZipMiddleware,
+                GZipWhenAcceptedMiddleware,
                 minimum_size=settings.compression_min_bytes,
                 compresslevel=settings.compression_level,
             )

@@ -199,3 +199,17 @@ def test_redis_outage_degrades_but_serves_and_recovers_by_itself(
         hits = metric(c, "cache_requests_total", cache="menu", result="hit")
         c.get(menu)
         assert metric(c, "cache_requests_total", cache="menu", result="hit") == hits + 1
+
+
+def test_uncached_large_responses_are_compressed_only_for_clients_that_ask(
+    client: TestClient, staff: dict[str, str]
+) -> None:
+    store_id = create_store(client, staff)["id"]
+    url = f"/v1/stores/{store_id}/slots?date=2026-12-01"  # not cached, several KB of JSON
+    packed = client.get(url, headers={"Accept-Encoding": "gzip"})
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert (
+        packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    )
+    assert "content-encoding" not in plain.headers
+    assert packed.json() == plain.json()

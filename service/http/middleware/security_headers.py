@@ -41,8 +41,10 @@ class SecurityHeadersMiddleware:
         headers = {**HEADERS, "Strict-Transport-Security": HSTS} if hsts else dict(HEADERS)
         # Encoded once: this runs on every response, so no per-request header objects.
         self.raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        self.names = {name for name, _ in self.raw}
         self.removed = {name.lower().encode("latin-1") for name in REMOVED}
+        # Names that send a response down the slow path: ours (the app's own value wins) and
+        # the ones we strip. Starlette's header names are already lower-case.
+        self.special = {name for name, _ in self.raw} | self.removed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,10 +54,13 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 existing = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in existing}
-                kept = [(n, v) for n, v in existing if n.lower() not in self.removed]
-                # Headers the app set itself win.
-                message["headers"] = kept + [(n, v) for n, v in self.raw if n not in present]
+                if not any(name.lower() in self.special for name, _ in existing):
+                    message["headers"] = existing + self.raw
+                else:
+                    present = {name.lower() for name, _ in existing}
+                    kept = [(n, v) for n, v in existing if n.lower() not in self.removed]
+                    # Headers the app set itself win.
+                    message["headers"] = kept + [(n, v) for n, v in self.raw if n not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
