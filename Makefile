@@ -15,7 +15,7 @@ LOCUST_ARGS ?=
 LOCUST_OUT := --csv reports/loadtest --html reports/loadtest.html --json-file reports/loadtest \
 	--counters-file reports/loadtest.counters.json
 
-.PHONY: help install serve test lint check-config seed clean audit lab lab-tools loadtest
+.PHONY: help install serve test lint check-config seed clean audit lab lab-tools loadtest setup-dev
 
 help:
 	@echo "make audit   the performance audit: A/B runs, report in reports/latest/ (AUDIT_PROFILE=quick|full)"
@@ -45,6 +45,9 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
+
+setup-dev: install
+	$(BIN)/pickup setup-dev
 
 check-config: install
 	$(BIN)/pickup config check

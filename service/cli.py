@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     load = data_commands.add_parser("import", help="upsert every record of an exported document")
     load.add_argument("file", type=Path)
 
+    setup_dev = commands.add_parser(
+        "setup-dev", help="create .env, the dev database and demo data (idempotent)"
+    )
+    setup_dev.add_argument("--database", default="pickup_dev", help="local database name")
+
     check = commands.add_parser(
         "check-404", help="request every documented route and doc link; fail on any 404"
     )
@@ -74,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "config" and args.config_command == "docs":
         print(env_keys_markdown(), end="")
+        return 0
+    if args.command == "setup-dev":
+        # Runs before a .env exists, so it loads settings itself once it has written one.
+        from service import devsetup
+
+        for line in asyncio.run(devsetup.setup(Path.cwd(), database=args.database)):
+            print(f"setup-dev: {line}")
         return 0
     if args.command == "fake-openai":
         # Needs no service configuration: it stands in for an upstream, not for us.
