@@ -13,52 +13,16 @@ from service.domain.errors import ServiceUnavailableError
 from service.repositories.postgres import PostgresRepository
 from tests.factories import make_item, make_order, make_store
 from tests.integration.postgres.databases import ADMIN_DSN, HOST, PORT, admin, open_repository
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
 
 MESSAGE = "the database is unavailable; please retry shortly"
 
 
-class TcpProxy:
-    """Forwards a local port to PostgreSQL; stopping it looks to clients like a server crash."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._forward, HOST, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-        await self._server.wait_closed()
-
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(HOST, PORT)
-        self._writers += [writer, up_writer]
-        await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
-        )
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-
-
 @pytest.fixture
 async def proxy() -> AsyncIterator[TcpProxy]:
-    proxy = TcpProxy()
+    proxy = TcpProxy(HOST, PORT)
     await proxy.start()
     yield proxy
     await proxy.stop()

@@ -10,6 +10,7 @@ import redis
 from structlog.testing import capture_logs
 
 from service.ratelimit import Decision, Limiter, LimiterUnavailable, RateLimit, StrategyName
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.redis
 
@@ -26,43 +27,6 @@ def prefix() -> Iterator[str]:
     if keys:
         store.delete(*keys)
     store.close()
-
-
-class TcpProxy:
-    """Forwards a local port to Redis; stopping it looks to the client like Redis going away."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-        self._writers.clear()
-        await self._server.wait_closed()
-
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(REDIS_HOST, REDIS_PORT)
-        self._writers += [writer, up_writer]
-        await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
-        )
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
 
 
 @contextlib.asynccontextmanager
@@ -123,7 +87,7 @@ async def test_a_redis_that_never_answers_fails_within_the_timeout_instead_of_ha
 
 
 async def test_limiting_resumes_when_redis_comes_back_without_a_restart(prefix: str) -> None:
-    proxy = TcpProxy()
+    proxy = TcpProxy(REDIS_HOST, REDIS_PORT)
     await proxy.start()
     limiter = Limiter(f"redis://127.0.0.1:{proxy.port}/{REDIS_DB}", key_prefix=prefix)
     policy = RateLimit(5, 60)
