@@ -15,13 +15,14 @@ LOCUST_ARGS ?=
 LOCUST_OUT := --csv reports/loadtest --html reports/loadtest.html --json-file reports/loadtest \
 	--counters-file reports/loadtest.counters.json
 
-.PHONY: help install serve test lint check-config seed clean audit lab lab-tools loadtest setup-dev
+.PHONY: help install serve test lint check-config seed clean audit lab lab-tools loadtest setup-dev reliability
 
 help:
 	@echo "make audit   the performance audit: A/B runs, report in reports/latest/ (AUDIT_PROFILE=quick|full)"
 	@echo "make serve   run the service on the embedded defaults (JSON backend, demo data)"
 	@echo "make test    run the whole test suite (starts nothing; needs PostgreSQL/Redis on loopback for those tests)"
 	@echo "make lint    ruff, mypy --strict on service/, import-linter layer contracts"
+	@echo "make reliability  outages, crashes, hostile input and an OpenAPI fuzz run against real processes (~2 min)"
 	@echo "make loadtest [WORKERS=n] [LOCUST_ARGS='--tags browse -u 50 -t 1m -H URL']  Locust against a running service"
 
 $(UV):
@@ -39,6 +40,9 @@ serve: install
 
 test: install
 	$(BIN)/pytest
+
+reliability: install
+	$(BIN)/pytest tests/reliability -p no:randomly -q
 
 lint: install
 	$(BIN)/ruff check .

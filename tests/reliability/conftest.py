@@ -1,0 +1,94 @@
+"""Fixtures of the reliability suite, and the summary table it prints at the end (table.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.reliability.load import open_shop
+from tests.reliability.procs import (
+    BODY_TIMEOUT_S,
+    PG_BIN,
+    PrivatePostgres,
+    PrivateRedis,
+    Production,
+    Service,
+)
+from tests.reliability.table import Row, Summary, Table
+
+TABLE = pytest.StashKey[Table]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[TABLE] = Table()
+
+
+@pytest.fixture
+def summary(request: pytest.FixtureRequest) -> Summary:
+    """`summary(scenario, done=..., held=...)` returns the scenario's row (tests of one scenario
+    share it); `row.add(requests=..., failures=...)` counts what this test sent."""
+    table = request.config.stash[TABLE]
+
+    def row_for(scenario: str, **fields: Any) -> Row:
+        return table.row(request.node.nodeid, scenario, **fields)
+
+    return row_for
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    report = yield
+    table = item.config.stash[TABLE]
+    scenario = table.scenario_of.get(item.nodeid)
+    if scenario is None:
+        return report
+    outcome = None
+    if hasattr(report, "wasxfail"):
+        outcome = "xfailed (known bug)" if report.skipped else "XPASSED"
+    elif report.failed:
+        outcome = "FAILED" if report.when == "call" else f"ERROR in {report.when}"
+    elif report.when == "call":
+        outcome = report.outcome
+    if outcome is not None:
+        table.rows[scenario].outcomes[outcome] += 1
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    table = config.stash.get(TABLE, None)
+    if table is None or not table.rows:
+        return
+    terminalreporter.write_sep("=", "reliability summary")
+    for line in table.lines():
+        terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """One private PostgreSQL cluster for the session; each test makes its own database in it.
+    Only the restart scenario stops it, and it always starts it again."""
+    if not (PG_BIN / "initdb").exists() or (os.geteuid() == 0 and not shutil.which("runuser")):
+        pytest.skip(f"PostgreSQL 15 server binaries are not installed in {PG_BIN}")
+    cluster = PrivatePostgres().init()
+    cluster.start()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def production(
+    private_postgres: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Production]:
+    """One production-shaped service for the hostile-input catalogue and the OpenAPI fuzz run."""
+    home = tmp_path_factory.mktemp("production")
+    dsn = private_postgres.create_database()
+    with PrivateRedis(home) as redis, Service(
+        home / "service", WEB_CONCURRENCY=2, DATA_BACKEND="postgres", DATABASE_URL=dsn,
+        REDIS_URL=redis.url, REQUEST_BODY_TIMEOUT_S=BODY_TIMEOUT_S,
+        PICKUP_CODE_ATTEMPTS_MAX=10_000_000,
+    ) as service:  # fmt: skip
+        yield Production(service, dsn, open_shop(service.url))
