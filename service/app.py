@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -26,7 +26,7 @@ from service.config import Settings, load_settings
 from service.domain.errors import PickupError
 from service.http import errors, openapi
 from service.http.context import AppContext
-from service.http.endpoint import Endpoint
+from service.http.endpoint import Endpoint, Handler
 from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.compression import GZipWhenAcceptedMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
@@ -191,6 +191,23 @@ def rate_limit_middleware(settings: Settings, limiter: Limiter) -> Middleware:
     )
 
 
+def routes_by_path(endpoints: list[Endpoint]) -> list[Route]:
+    """One Route per path carrying all its methods, so a 405 lists every method the path
+    serves in Allow (a Route per method would list only the first one matched)."""
+    by_path: dict[str, dict[str, Handler]] = {}
+    for ep in endpoints:
+        by_path.setdefault(ep.path, {})[ep.method] = ep.handler
+
+    def dispatcher(handlers: dict[str, Handler]) -> Handler:
+        async def dispatch(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handlers[method](request)
+
+        return dispatch
+
+    return [Route(path, dispatcher(h), methods=list(h)) for path, h in by_path.items()]
+
+
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
 ) -> Starlette:
@@ -229,9 +246,10 @@ def create_app(
         )  # fmt: skip
     spec = openapi.document(endpoints, version=version("pickup-service"))
     return Starlette(
-        routes=[Route(ep.path, ep.handler, methods=[ep.method]) for ep in endpoints],
+        routes=routes_by_path(endpoints),
         middleware=middleware_stack(settings, limiter, metrics),
         exception_handlers={
+            ClientDisconnect: errors.client_disconnected,
             PickupError: errors.pickup_error,
             HTTPException: errors.http_error,
             Exception: errors.unexpected_error,

@@ -53,6 +53,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, message, None, dict(exc.headers or {}))
 
 
+async def client_disconnected(request: Request, exc: Exception) -> Response:
+    # The client hung up mid-request: nobody will read an answer, and it is not our failure.
+    # 499 (nginx's "client closed request") keeps it out of the 5xx counts.
+    log.info("client_disconnected", path=request.url.path, method=request.method)
+    return Response(status_code=499)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     # Our bug, not the client's: log everything, tell the client nothing internal.
     log.exception("unhandled_error", path=request.url.path, method=request.method)

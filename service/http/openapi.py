@@ -31,7 +31,8 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
 def document(endpoints: Sequence[Endpoint], *, version: str) -> dict[str, Any]:
     models: set[type[BaseModel]] = {ErrorEnvelope}
     for ep in endpoints:
-        models.update(m for m in (ep.body, ep.response) if m is not None)
+        # Query models too, so the enums their parameters reference land in components.
+        models.update(m for m in (ep.body, ep.response, ep.query) if m is not None)
     mode: dict[bool, Literal["validation", "serialization"]] = {
         True: "validation",
         False: "serialization",
@@ -90,7 +91,7 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
         for n in PATH_PARAM.findall(ep.path)
     ]
     if ep.query is not None:
-        schema = ep.query.model_json_schema()
+        schema = ep.query.model_json_schema(ref_template=REF)
         for name, prop in schema.get("properties", {}).items():
             params.append(
                 {
@@ -116,7 +117,9 @@ def _responses(ep: Endpoint) -> dict[str, Any]:
         }
     else:
         responses[str(ep.status)] = {"description": ep.summary}
-    for status in ep.errors:
+    # Every /v1 route sits behind the rate limiter and can find a dependency down.
+    always = (429, 503) if ep.path.startswith("/v1/") else ()
+    for status in (*ep.errors, *always):
         responses.setdefault(
             str(status),
             {

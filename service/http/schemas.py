@@ -10,7 +10,16 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from service.domain.models import WEEKDAYS, OrderStatus
 
@@ -22,8 +31,39 @@ Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 cod
 Cents = Annotated[int, Field(ge=0, le=1_000_000, description="Integer minor units")]
 
 
+# Pickup happens now-ish: years outside this range are client mistakes, and refusing them here
+# keeps datetime arithmetic (and historical local-mean-time offsets) out of reach.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
+def _within_years(value: Any) -> Any:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be between the years {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+def _iso_date_string(value: Any) -> Any:
+    # Lax parsing would read ?date=86400 as a Unix timestamp.
+    if not (isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+QueryDate = Annotated[Date, BeforeValidator(_iso_date_string), AfterValidator(_within_years)]
+
+
+def _refuse_nul(value: Any) -> Any:
+    # PostgreSQL cannot store NUL in text, and no person types one: a client mistake (422).
+    texts = value if isinstance(value, list) else [value]
+    if any(isinstance(text, str) and "\x00" in text for text in texts):
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    _no_nul = field_validator("*")(_refuse_nul)
 
 
 class Interval(Input):
@@ -111,7 +151,7 @@ class OrderLineIn(Input):
 
 class OrderIn(Input):
     store_id: UUID
-    pickup_slot_start: AwareDatetime = Field(
+    pickup_slot_start: Annotated[AwareDatetime, AfterValidator(_within_years)] = Field(
         description="Start of a slot from GET /v1/stores/{store_id}/slots, with UTC offset"
     )
     customer: Customer
@@ -149,12 +189,12 @@ class PageQuery(BaseModel):
 
 class SlotsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    date: Date
+    date: QueryDate
 
 
 class OrdersQuery(PageQuery):
     status: OrderStatus | None = None
-    date: Date | None = None
+    date: QueryDate | None = None
 
 
 # -- responses -----------------------------------------------------------------------------

@@ -51,6 +51,13 @@ class JsonFileRepository:
     @classmethod
     async def open(cls, path: Path) -> JsonFileRepository:
         repo = cls(path)
+        # A write killed mid-way leaves its temp file (a full copy of the data); the data file
+        # itself is whole, so the leftovers are garbage. One process owns the file, so none
+        # of them can belong to a live write.
+        for orphan in await asyncio.to_thread(
+            lambda: list(path.parent.glob(f".{path.name}.*.tmp"))
+        ):
+            await asyncio.to_thread(orphan.unlink, True)
         if await asyncio.to_thread(path.exists):
             try:
                 raw = await asyncio.to_thread(path.read_bytes)

@@ -96,3 +96,16 @@ def known_bug(summary: Summary, requests: int) -> None:
         pins_known_bugs=True,
     )
     row.add(requests=requests, failures=requests)
+
+
+FIXED_BUGS = "bugs found here, since fixed"
+
+
+def fixed_bug(summary: Summary, requests: int) -> None:
+    """Count a reproduction of a bug this suite found and the service has since fixed."""
+    row = summary(
+        FIXED_BUGS,
+        done="the reproductions of what the fuzz run, the catalogue and the crash rounds found",
+        held="each now gets the behaviour the test states (the fixes' commits say how)",
+    )
+    row.add(requests=requests, failures=0)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.reliability.load import Shop, open_shop
 from tests.reliability.procs import STAFF, Service
-from tests.reliability.table import Summary, known_bug
+from tests.reliability.table import Summary, fixed_bug
 
 ROUNDS = 5
 WRITERS = 8
@@ -103,21 +103,10 @@ def test_kill_9_while_orders_are_written_leaves_a_valid_file_with_every_acknowle
     assert missing == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A kill during a write leaves its temporary file behind (3 of 5 kills above did): "
-        "service/repositories/json_store.py:276 writes .pickup.json.<pid>.tmp and nothing ever "
-        "removes one whose process died, so a crash-looping deployment fills its volume with "
-        "copies of the data file. Fix: in JsonFileRepository.open, delete "
-        "`.{name}.*.tmp` files next to the data file before loading (only one process may own "
-        "the file, so any such file is an orphan)."
-    ),
-)
 def test_start_up_removes_the_temporary_file_a_killed_write_left_behind(
     tmp_path: Path, summary: Summary
 ) -> None:
-    known_bug(summary, requests=1)
+    fixed_bug(summary, requests=1)
     home = tmp_path / "service"
     home.mkdir()
     orphan = home / ".pickup.json.4242.tmp"  # what a write killed before its rename leaves

@@ -31,7 +31,7 @@ from tests.reliability.hostile import (
     request_bytes,
 )
 from tests.reliability.procs import ADMIN, BODY_TIMEOUT_S, STAFF, Production, metric_sum
-from tests.reliability.table import Summary, known_bug
+from tests.reliability.table import Summary, fixed_bug, known_bug
 
 CATALOGUE = "hostile input catalogue"
 JSON = {"Content-Type": "application/json"}
@@ -303,22 +303,10 @@ def describe(row: Any) -> None:
 # -- known bugs: each test states the behaviour a user should get; all fail today ------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "OverflowError -> 500: service/usecases/stores.py:46-47 (get_slots: combine(day).astimezone"
-        "(UTC) - timedelta(days=1) and + timedelta(days=3)), service/usecases/orders.py:155-156 "
-        "(list_store_orders: day + timedelta(days=1)) and service/domain/slots.py:57 / :30 "
-        "(check_bookable astimezone(UTC), day_slots start + step) overflow Python's datetime range "
-        "for dates in year 1 or 9999. Fix: bound dates at the HTTP boundary (SlotsQuery.date, "
-        "OrdersQuery.date, OrderIn.pickup_slot_start, e.g. years 2000-2100) -> 422, or catch "
-        "OverflowError in those use cases and raise InvalidInputError."
-    ),
-)
 def test_dates_at_the_ends_of_the_calendar_are_refused_with_422_not_500(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=5)
+    fixed_bug(summary, requests=5)
     p = production
     answers = [
         call(p, "GET", f"/v1/stores/{p.shop.store_id}/slots?date=0001-01-01"),
@@ -330,20 +318,10 @@ def test_dates_at_the_ends_of_the_calendar_are_refused_with_422_not_500(
     assert [a.status for a in answers] == [422] * 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pydantic's lax date parsing turns a number into a Unix timestamp: SlotsQuery.date and "
-        "OrdersQuery.date (service/http/schemas.py:152 and :157) accept ?date=0 as 1970-01-01 and "
-        "?date=86400 as 1970-01-02 (200 with slots of 1970) although the document says format "
-        "date. Fix: a mode='before' validator that requires a YYYY-MM-DD string "
-        "(date.fromisoformat on a 10-character str), else 422."
-    ),
-)
 def test_a_date_query_that_is_not_yyyy_mm_dd_is_refused_with_422(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=3)
+    fixed_bug(summary, requests=3)
     p = production
     for value in ("0", "86400", "1728000"):
         answer = call(p, "GET", f"/v1/stores/{p.shop.store_id}/slots?date={value}")
@@ -353,21 +331,10 @@ def test_a_date_query_that_is_not_yyyy_mm_dd_is_refused_with_422(
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Slots of historical days in zones that then used local mean time carry a UTC offset with "
-        "seconds, e.g. Africa/Monrovia 1971: '1971-06-01T07:00:00-00:44:30', which is not an RFC "
-        "3339 date-time as /openapi.json promises for SlotOut.start/end (found by the fuzz run: "
-        "ST108). Cause: service/http/presenters.py:47-48 (slot) serialises local datetimes with "
-        "isoformat(). Fix: refuse dates outside the bookable window (see the calendar-ends "
-        "bug) or serialise the instant in UTC when the local offset is not whole minutes."
-    ),
-)
 def test_slot_times_are_rfc_3339_even_for_zones_that_used_local_mean_time(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=2)
+    fixed_bug(summary, requests=2)
     p = production
     store = httpx.post(f"{p.service.url}/v1/stores", headers=STAFF, json={
         "name": "Monrovia Coffee", "address": "1 Broad St", "timezone": "Africa/Monrovia",
@@ -382,22 +349,10 @@ def test_slot_times_are_rfc_3339_even_for_zones_that_used_local_mean_time(
     assert starts and all(RFC3339.match(s) for s in starts), starts[:2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A NUL character (\\u0000) in any text field is a client error, but PostgreSQL refuses it "
-        "(CharacterNotInRepertoireError, SQLSTATE 22021) and service/repositories/postgres.py "
-        "(DATABASE_ERRORS, line ~52, catches every asyncpg.PostgresError) reports it as 503 'the "
-        "database is unavailable; please retry shortly', so well-behaved clients retry for ever "
-        "and outage alerts fire; the JSON backend stores it (201). Fix: refuse NUL in every text "
-        "field of the request models (service/http/schemas.py, e.g. a validator or pattern "
-        "[^\\x00]*) -> 422, and map asyncpg.DataError (class 22) to InvalidInputError, not 503."
-    ),
-)
 def test_a_nul_character_in_text_is_refused_with_422_not_a_503_outage(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=2)
+    fixed_bug(summary, requests=2)
     p = production
     answers = [
         call(p, "POST", f"/v1/stores/{p.shop.store_id}/menu", headers=STAFF, json={
@@ -407,21 +362,10 @@ def test_a_nul_character_in_text_is_refused_with_422_not_a_503_outage(
     assert [a.status for a in answers] == [422, 422], [a.body[:150] for a in answers]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A 405 lists only the methods of the first route Starlette matched: DELETE "
-        "/v1/stores/{id} answers 'Allow: GET, HEAD' though PATCH is served there, and "
-        "OPTIONS /v1/stores/{id}/menu omits POST (RFC 9110 15.5.6: Allow lists the resource's "
-        "methods; schemathesis ST205). Cause: service/app.py create_app builds one Route per "
-        "(method, path). Fix: one Route per path with all its methods (dispatching on method), or "
-        "a 405 handler in service/http/errors.py that sets Allow from ENDPOINTS for the path."
-    ),
-)
 def test_a_wrong_method_is_answered_with_every_method_the_path_supports(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=2)
+    fixed_bug(summary, requests=2)
     p = production
     store = call(p, "DELETE", f"/v1/stores/{p.shop.store_id}")
     menu = call(p, "PUT", f"/v1/stores/{p.shop.store_id}/menu")
@@ -448,39 +392,18 @@ def dangling_refs(document: Any, node: Any) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "GET /v1/stores/{store_id}/orders documents its `status` query parameter as "
-        "{'$ref': '#/$defs/OrderStatus'}, which resolves to nothing in /openapi.json "
-        "(schemathesis: unresolvable reference; generated clients fail). Cause: "
-        "service/http/openapi.py _parameters copies ep.query.model_json_schema() properties "
-        "without their $defs. Fix: build query schemas with ref_template=REF and merge their "
-        "$defs into components.schemas (or inline them)."
-    ),
-)
 def test_every_reference_in_the_openapi_document_resolves(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=1)
+    fixed_bug(summary, requests=1)
     document = httpx.get(f"{production.service.url}/openapi.json").json()
     assert dangling_refs(document, document) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The document omits statuses the service answers on purpose: 429 (every /v1 route is rate "
-        "limited; /pickup after PICKUP_CODE_ATTEMPTS_MAX tries) and 503 (database down, or the "
-        "limiter failing closed) are missing from most operations, so schemathesis reports "
-        "'undocumented status code' (ST103) for them. Fix: service/http/openapi.py _responses: add "
-        "429 and 503 (ErrorEnvelope) to every /v1 operation."
-    ),
-)
 def test_the_openapi_document_lists_the_429_and_503_every_v1_route_can_answer(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=1)
+    fixed_bug(summary, requests=1)
     document = httpx.get(f"{production.service.url}/openapi.json").json()
     missing = [
         f"{method.upper()} {path}: {sorted({'429', '503'} - set(op['responses']))}"
@@ -490,21 +413,10 @@ def test_the_openapi_document_lists_the_429_and_503_every_v1_route_can_answer(
     assert missing == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "REQUEST_BODY_TIMEOUT_S is documented as 'a request body must arrive within this many "
-        "seconds', but service/http/middleware/body_limit.py:48 applies it to each receive() "
-        "separately, so a client trickling one byte every 0.4 s holds a connection and a request "
-        "for as long as it likes (up to MAX_BODY_BYTES x 0.4 s = 7 hours). Fix: take one deadline "
-        "when the body starts (loop.time() + read_timeout_s) and wait_for each receive() with the "
-        "time left."
-    ),
-)
 def test_a_body_trickled_byte_by_byte_is_cut_off_at_the_body_deadline(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=1)
+    fixed_bug(summary, requests=1)
     head = request_bytes("POST", "/v1/orders", {**JSON, "Content-Length": "200"})
     answered = b""
     with socket.create_connection(("127.0.0.1", production.service.port), timeout=5) as sock:
@@ -541,22 +453,10 @@ def test_a_request_the_http_parser_refuses_still_gets_the_json_error_envelope(
     assert envelope_problems(answer) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A client that hangs up in the middle of its body raises starlette's ClientDisconnect in "
-        "parsing.body(); no handler maps it, so service/http/errors.py unexpected_error logs "
-        "'unhandled_error' with a traceback at error level (plus uvicorn's 'Exception in ASGI "
-        "application') and http_requests_total counts a 500: every mobile client that drops out "
-        "mid-upload looks like a server bug on dashboards and alerts. Fix: register a "
-        "ClientDisconnect handler in service/app.py (log at info, count as 499) or catch it in "
-        "service/http/parsing.py body()."
-    ),
-)
 def test_a_client_hanging_up_mid_body_is_not_counted_as_a_server_error(
     production: Production, summary: Summary
 ) -> None:
-    known_bug(summary, requests=3)
+    fixed_bug(summary, requests=3)
     service = production.service
 
     def errors() -> float:

@@ -38,14 +38,19 @@ class BodyLimitMiddleware:
                 return
         seen = 0
         body_complete = False
+        deadline: float | None = None
 
         async def limited_receive() -> Message:
-            nonlocal seen, body_complete
+            nonlocal seen, body_complete, deadline
             if body_complete:
                 # After the body, receive() only waits for a disconnect: no deadline applies.
                 return await receive()
+            loop = asyncio.get_running_loop()
+            # One deadline for the whole body: a client trickling a byte at a time must not
+            # restart the clock with every chunk.
+            deadline = deadline or loop.time() + self.read_timeout_s
             try:
-                message = await asyncio.wait_for(receive(), self.read_timeout_s)
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
             except TimeoutError:
                 raise RequestTimeoutError(
                     f"the request body did not arrive within {self.read_timeout_s:g} s"
