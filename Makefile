@@ -38,8 +38,10 @@ install: $(STAMP)
 serve: install
 	$(BIN)/pickup serve
 
+# The whole suite: the main tests, then the reliability suite (which has its own command).
 test: install
 	$(BIN)/pytest
+	$(BIN)/pytest tests/reliability -p no:randomly -q
 
 reliability: install
 	$(BIN)/pytest tests/reliability -p no:randomly -q
