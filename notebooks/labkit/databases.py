@@ -29,15 +29,20 @@ class LabDatabase:
     def create(self, seed: list[str]) -> LabDatabase:
         _psql(f'CREATE DATABASE "{self.name}"')
         env = base_env(APP_ENV="test", **self.settings(SEED_DEMO_DATA="false"))
-        subprocess.run(
-            [PICKUP, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
-        )
-        started = time.monotonic()
-        subprocess.run(
-            [PICKUP, "seed", *seed], env=env, check=True, capture_output=True, timeout=1800
-        )
-        self.seed_seconds = time.monotonic() - started
-        _psql("ANALYZE", dsn=self.url)
+        try:
+            subprocess.run(
+                [PICKUP, "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
+            )
+            started = time.monotonic()
+            subprocess.run(
+                [PICKUP, "seed", *seed], env=env, check=True, capture_output=True, timeout=1800
+            )
+            self.seed_seconds = time.monotonic() - started
+            _psql("ANALYZE", dsn=self.url)
+        except BaseException:
+            # A half-made database is of no use to anyone: never leave one on a shared server.
+            self.drop()
+            raise
         return self
 
     def drop(self) -> None:
