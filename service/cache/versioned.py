@@ -26,10 +26,6 @@ class VersionedCache:
         self.store = store
         self.readthrough = readthrough
 
-    @property
-    def enabled(self) -> bool:
-        return self.readthrough.enabled
-
     async def version(self, entity: str) -> str:
         """The entity's current version; read it once per request and pass it to `get_or_load`."""
         if not self.readthrough.enabled:

@@ -97,9 +97,7 @@ async def place_order(
 
 
 async def get_order(repo: PickupRepository, principal: Principal, order_id: str) -> Order:
-    order = await repo.get_order(order_id)
-    if order is None:
-        raise NotFoundError("no order with this id", details={"order_id": order_id})
+    order = await _existing_order(repo, order_id)
     require_order_access(principal, order)
     return order
 
@@ -107,9 +105,7 @@ async def get_order(repo: PickupRepository, principal: Principal, order_id: str)
 async def cancel_order(
     repo: PickupRepository, principal: Principal, order_id: str, *, now: datetime
 ) -> Order:
-    order = await repo.get_order(order_id)
-    if order is None:
-        raise NotFoundError("no order with this id", details={"order_id": order_id})
+    order = await _existing_order(repo, order_id)
     actor = require_order_access(principal, order)
     return await repo.update_order(
         order_id, lambda o: lifecycle.transition(o, OrderStatus.CANCELLED, actor=actor, at=now)
@@ -167,9 +163,14 @@ async def list_store_orders(
     return page, next_cursor
 
 
-async def _staff_order(repo: PickupRepository, principal: Principal, order_id: str) -> Order:
+async def _existing_order(repo: PickupRepository, order_id: str) -> Order:
     order = await repo.get_order(order_id)
     if order is None:
         raise NotFoundError("no order with this id", details={"order_id": order_id})
+    return order
+
+
+async def _staff_order(repo: PickupRepository, principal: Principal, order_id: str) -> Order:
+    order = await _existing_order(repo, order_id)
     require_staff(principal, order.store_id)
     return order

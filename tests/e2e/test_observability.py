@@ -8,14 +8,11 @@ import httpx
 
 from tests.e2e.server import Server
 from tests.e2e.test_serve import STAFF, env, first_bookable_slot, open_shop, order
+from tests.support.metrics import sample_sum
 
 
 def scrape(url: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sample_sum(httpx.get(f"{url}/metrics").text, name, **labels)
 
 
 def test_concurrent_cold_reads_load_the_menu_once(tmp_path: Path) -> None:

@@ -17,17 +17,13 @@ from starlette.testclient import TestClient
 from service.app import create_app
 from tests.e2e.server import free_port
 from tests.factories import create_store
+from tests.support.metrics import sample_sum
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
 
 
 def metric(client: TestClient, name: str, **labels: str) -> float:
-    text = client.get("/metrics").text
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sample_sum(client.get("/metrics").text, name, **labels)
 
 
 @pytest.fixture(params=["memory", "redis"])
