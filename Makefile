@@ -21,7 +21,7 @@ help:
 	@echo "make audit   the performance audit: A/B runs, report in reports/latest/ (AUDIT_PROFILE=quick|full)"
 	@echo "make serve   run the service on the embedded defaults (JSON backend, demo data)"
 	@echo "make test    run the whole test suite (starts nothing; needs PostgreSQL/Redis on loopback for those tests)"
-	@echo "make lint    ruff, mypy --strict on service/, import-linter layer contracts"
+	@echo "make lint    ruff check + format, mypy --strict on service/, import-linter layer contracts"
 	@echo "make reliability  outages, crashes, hostile input and an OpenAPI fuzz run against real processes (~2 min)"
 	@echo "make loadtest [WORKERS=n] [LOCUST_ARGS='--tags browse -u 50 -t 1m -H URL']  Locust against a running service"
 
@@ -48,6 +48,7 @@ reliability: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile

@@ -21,29 +21,44 @@ __all__ = ["AIUser", "AbuseUser", "BrowseUser", "HealthUser", "OrderFlowUser", "
 @locust.events.init_command_line_parser.add_listener
 def add_arguments(parser: Any) -> None:
     parser.add_argument(
-        "--shape", choices=sorted(shapes.SHAPES), default="", env_var="LOCUST_SHAPE",
+        "--shape",
+        choices=sorted(shapes.SHAPES),
+        default="",
+        env_var="LOCUST_SHAPE",
         help="Load shape; -u is its peak, -r its spawn rate, -t its duration (default: none)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--staff-key", default="", env_var="PICKUP_STAFF_KEY", is_secret=True,
+        "--staff-key",
+        default="",
+        env_var="PICKUP_STAFF_KEY",
+        is_secret=True,
         help="Staff key covering every store: orders are then accepted and handed over",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--fake-openai-url", default="", env_var="LOCUST_FAKE_OPENAI_URL",
+        "--fake-openai-url",
+        default="",
+        env_var="LOCUST_FAKE_OPENAI_URL",
         help="Root URL of `pickup fake-openai`: its faults then follow a timetable (ai)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--fault-phase-seconds", type=float, default=20.0, env_var="LOCUST_FAULT_PHASE_SECONDS",
+        "--fault-phase-seconds",
+        type=float,
+        default=20.0,
+        env_var="LOCUST_FAULT_PHASE_SECONDS",
         help="Length of each phase: healthy, slow, failing, healed",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--abuse-direct", action="store_true", env_var="LOCUST_ABUSE_DIRECT",
+        "--abuse-direct",
+        action="store_true",
+        env_var="LOCUST_ABUSE_DIRECT",
         help="AbuseUser forges X-Forwarded-For as a direct client (TRUST_PROXY=0), not via a proxy",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--counters-file", default="", env_var="LOCUST_COUNTERS_FILE",
+        "--counters-file",
+        default="",
+        env_var="LOCUST_COUNTERS_FILE",
         help="Where to write the scenario counters (JSON) when Locust quits",
-    )  # fmt: skip
+    )
 
 
 @locust.events.init.add_listener

@@ -103,8 +103,11 @@ def main() -> int:
     print(f"audit: profile {profile}, writing {report}", flush=True)
     for index, name in enumerate(SECTIONS):
         following = stages[index + 1]
-        print(f"audit: [{time.monotonic() - started:5.0f}s] stage {index + 1}/{len(stages)} "
-              f"{name} (next: {following})", flush=True)  # fmt: skip
+        print(
+            f"audit: [{time.monotonic() - started:5.0f}s] stage {index + 1}/{len(stages)} "
+            f"{name} (next: {following})",
+            flush=True,
+        )
         why = run_notebook(name, report, {"profile": profile, "report_dir": str(report)})
         if why:
             broken[name] = why
@@ -124,9 +127,11 @@ def main() -> int:
         latest.symlink_to(report.name)
     verdict = summary["verdict"]
     total = time.monotonic() - started
-    print(f"audit: done in {total:.0f}s (budget {BUDGET_S[profile]}s): "
-          f"{verdict['passed']} passed, {verdict['failed']} failed, "  # type: ignore[index]
-          f"{verdict['not_measured']} not measured; report {report / 'perf-audit.html'}")  # type: ignore[index]  # fmt: skip
+    print(
+        f"audit: done in {total:.0f}s (budget {BUDGET_S[profile]}s): "
+        f"{verdict['passed']} passed, {verdict['failed']} failed, "  # type: ignore[index]
+        f"{verdict['not_measured']} not measured; report {report / 'perf-audit.html'}"
+    )  # type: ignore[index]
     return 1 if broken else 0
 
 

@@ -51,15 +51,26 @@ from service.usecases.seed import demo_dataset
 log = structlog.get_logger("service")
 
 ENDPOINTS: list[Endpoint] = [
-    *health.ENDPOINTS, *stores.ENDPOINTS, *orders.ENDPOINTS, *ai.ENDPOINTS,
-]  # fmt: skip
+    *health.ENDPOINTS,
+    *stores.ENDPOINTS,
+    *orders.ENDPOINTS,
+    *ai.ENDPOINTS,
+]
 CORS_REQUEST_HEADERS = [
-    "Authorization", "Content-Type", "Idempotency-Key", "X-Order-Token", "X-Request-ID",
-]  # fmt: skip
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Order-Token",
+    "X-Request-ID",
+]
 CORS_EXPOSED_HEADERS = [
-    "Location", "RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID",
+    "Location",
+    "RateLimit",
+    "RateLimit-Policy",
+    "Retry-After",
+    "X-Request-ID",
     "Idempotent-Replayed",
-]  # fmt: skip
+]
 Closer = Callable[[], Awaitable[None]]
 
 
@@ -240,10 +251,17 @@ def create_app(
     if metrics is not None:
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         endpoints.append(
-            Endpoint("GET", "/metrics", metrics_endpoint(metrics, token),
-                     "Prometheus metrics (text format; METRICS_TOKEN as bearer when set)",
-                     "meta", None, auth="metrics" if token else "public", errors=(401,))
-        )  # fmt: skip
+            Endpoint(
+                "GET",
+                "/metrics",
+                metrics_endpoint(metrics, token),
+                "Prometheus metrics (text format; METRICS_TOKEN as bearer when set)",
+                "meta",
+                None,
+                auth="metrics" if token else "public",
+                errors=(401,),
+            )
+        )
     spec = openapi.document(endpoints, version=version("pickup-service"))
     return Starlette(
         routes=routes_by_path(endpoints),

@@ -41,10 +41,15 @@ def discover_ids(client: httpx.Client, staff_key: str | None) -> dict[str, str]:
         if menu:
             ids["item_id"] = menu[0]["id"]
         if staff_key:
-            orders = client.get(
-                f"/v1/stores/{ids['store_id']}/orders", params={"limit": 1},
-                headers={"Authorization": f"Bearer {staff_key}"},
-            ).json().get("items", [])  # fmt: skip
+            orders = (
+                client.get(
+                    f"/v1/stores/{ids['store_id']}/orders",
+                    params={"limit": 1},
+                    headers={"Authorization": f"Bearer {staff_key}"},
+                )
+                .json()
+                .get("items", [])
+            )
             if orders:
                 ids["order_id"] = orders[0]["id"]
     return ids
@@ -102,8 +107,10 @@ def check(
 def run(base_url: str, staff_key: str | None, docs: list[Path]) -> int:
     missing, skipped, checked = check(base_url, staff_key=staff_key, docs=docs)
     for s in skipped:
-        print(f"skipped {s.method} {s.path} ({s.source}): no real id for it"
-              + ("" if staff_key else "; pass --staff-key to find orders"))  # fmt: skip
+        print(
+            f"skipped {s.method} {s.path} ({s.source}): no real id for it"
+            + ("" if staff_key else "; pass --staff-key to find orders")
+        )
     for m in missing:
         print(f"404 {m.method} {m.path} ({m.source})")
     print(f"checked {checked} requests against {base_url}: {len(missing)} answered 404")

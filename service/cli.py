@@ -68,8 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     check.add_argument("--base-url", default=None, help="default: http://127.0.0.1:$PORT")
     check.add_argument("--staff-key", default=None, help="lets order routes use a real order id")
-    check.add_argument("--docs", nargs="*", type=Path, default=None,
-                       help="markdown files to scan (default: README.md docs/*.md)")  # fmt: skip
+    check.add_argument(
+        "--docs",
+        nargs="*",
+        type=Path,
+        default=None,
+        help="markdown files to scan (default: README.md docs/*.md)",
+    )
 
     fake = commands.add_parser(
         "fake-openai", help="an OpenAI-compatible Chat Completions server for tests and the lab"

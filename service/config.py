@@ -34,9 +34,13 @@ PLACEHOLDER_SECRETS = frozenset(
 # Must be set explicitly when APP_ENV=production (DATABASE_URL too with DATA_BACKEND=postgres).
 PRODUCTION_REQUIRED = ("port", "data_backend", "staff_api_keys", "admin_token", "openai_api_key")
 SECRET_FIELDS = (
-    "staff_api_keys", "admin_token", "openai_api_key", "database_url", "redis_url",
+    "staff_api_keys",
+    "admin_token",
+    "openai_api_key",
+    "database_url",
+    "redis_url",
     "metrics_token",
-)  # fmt: skip
+)
 
 
 class Settings(BaseSettings):

@@ -100,9 +100,11 @@ STORE_BODY: dict[str, Any] = {
     "slot_minutes": 15,
     "slot_capacity": 2,
     "lead_time_minutes": 15,
-    "opening_hours": {day: [{"opens": "07:00", "closes": "20:00"}]
-                      for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
-}  # fmt: skip
+    "opening_hours": {
+        day: [{"opens": "07:00", "closes": "20:00"}]
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    },
+}
 
 
 def create_store(client: TestClient, staff: dict[str, str], **changes: Any) -> dict[str, Any]:

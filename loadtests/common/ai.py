@@ -88,8 +88,11 @@ def recommendation_problem(answer: Any, store_id: str, menu_ids: set[str]) -> st
         return "expected 1-5 items"
     for item in items:
         if not isinstance(item, dict) or item.keys() != {
-            "menu_item_id", "name", "price_cents", "reason"
-        }:  # fmt: skip
+            "menu_item_id",
+            "name",
+            "price_cents",
+            "reason",
+        }:
             return f"item of the wrong shape: {item!r}"[:200]
         if menu_ids and item["menu_item_id"] not in menu_ids:
             return f"item {item['menu_item_id']} is not on the store's menu"

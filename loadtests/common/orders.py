@@ -137,9 +137,13 @@ class OrderFlowUser(PickupUser):
             counters.count("orders.picked_up")
 
     def staff_post(
-        self, order: dict[str, Any], action: str, body: dict[str, str], staff: dict[str, str],
+        self,
+        order: dict[str, Any],
+        action: str,
+        body: dict[str, str],
+        staff: dict[str, str],
         expected_status: str,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         with self.client.post(
             f"/v1/orders/{order['id']}/{action}",
             json=body,

@@ -37,9 +37,13 @@ class SlotRushUser(PickupUser):
         if not target_known.wait(timeout=30) or "error" in target:
             why = target.get("error", "no rush target after 30 s")
             self.environment.events.request.fire(
-                request_type="SETUP", name="rush target", response_time=0, response_length=0,
-                exception=RuntimeError(why), context={},
-            )  # fmt: skip
+                request_type="SETUP",
+                name="rush target",
+                response_time=0,
+                response_length=0,
+                exception=RuntimeError(why),
+                context={},
+            )
             raise StopUser
 
     @task

@@ -50,6 +50,11 @@ class LabDatabase:
 
 
 def _psql(sql: str, dsn: str = ADMIN_DSN) -> str:
-    result = subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-                            capture_output=True, text=True, timeout=600, check=True)  # fmt: skip
+    result = subprocess.run(
+        ["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     return result.stdout

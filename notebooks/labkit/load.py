@@ -61,8 +61,16 @@ def wrk(
     server: Process | None = None,
 ) -> HttpRun:
     script = Path(__file__).with_name("wrk_percentiles.lua")
-    args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-            "-s", str(script), url]  # fmt: skip
+    args = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
     for name, value in (headers or {}).items():
         args[1:1] = ["-H", f"{name}: {value}"]
     cpu_before = server.cpu_seconds() if server else 0.0
@@ -130,12 +138,30 @@ def locust(
     out_dir.mkdir(parents=True, exist_ok=True)
     locustfile = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
     args = [
-        str(BIN / "locust"), "-f", str(locustfile), "--headless", "--host", host,
-        "-u", str(users), "-r", str(spawn_rate), "-t", f"{max(1, round(seconds))}s",
-        "--csv", str(out_dir / "locust"), "--html", str(out_dir / "locust.html"),
-        "--json-file", str(out_dir / "locust"), "--exit-code-on-error", "0",
-        "--only-summary", "--loglevel", "WARNING",
-    ]  # fmt: skip
+        str(BIN / "locust"),
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--host",
+        host,
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "-t",
+        f"{max(1, round(seconds))}s",
+        "--csv",
+        str(out_dir / "locust"),
+        "--html",
+        str(out_dir / "locust.html"),
+        "--json-file",
+        str(out_dir / "locust"),
+        "--exit-code-on-error",
+        "0",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
     if tags:
         args += ["--tags", *tags]
     args += extra or []

@@ -60,9 +60,13 @@ class Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            self.args, env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
+            self.args,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         return self
 
     @property
@@ -141,10 +145,15 @@ class Service(Process):
         home = workdir / name
         home.mkdir(parents=True, exist_ok=True)
         env = base_env(
-            APP_ENV="test", PORT=self.port, JSON_DATA_PATH=home / "pickup.json",
-            STAFF_API_KEYS=LAB_STAFF_KEY, ADMIN_TOKEN=LAB_ADMIN_TOKEN, ACCESS_LOG="false",
-            LOG_LEVEL="warning", RATE_LIMIT_ENABLED="false",
-        )  # fmt: skip
+            APP_ENV="test",
+            PORT=self.port,
+            JSON_DATA_PATH=home / "pickup.json",
+            STAFF_API_KEYS=LAB_STAFF_KEY,
+            ADMIN_TOKEN=LAB_ADMIN_TOKEN,
+            ACCESS_LOG="false",
+            LOG_LEVEL="warning",
+            RATE_LIMIT_ENABLED="false",
+        )
         env.update({k: str(v) for k, v in settings.items()})
         self.settings = settings
         super().__init__([PICKUP, "serve"], env, home, home / "service.log")
@@ -153,8 +162,14 @@ class Service(Process):
         if self.seed_args is not None:
             # A dataset of the notebook's choosing instead of the small demo one.
             self.env["SEED_DEMO_DATA"] = "false"
-            subprocess.run([PICKUP, "seed", *self.seed_args], env=self.env, cwd=self.cwd,
-                           check=True, capture_output=True, timeout=1800)  # fmt: skip
+            subprocess.run(
+                [PICKUP, "seed", *self.seed_args],
+                env=self.env,
+                cwd=self.cwd,
+                check=True,
+                capture_output=True,
+                timeout=1800,
+            )
         super().start()
         wait_http(f"{self.url}/healthz", timeout=60, process=self.process)
         return self
@@ -181,8 +196,19 @@ class HelloApp(Process):
         home = workdir / "hello"
         home.mkdir(parents=True, exist_ok=True)
         (home / "hello_app.py").write_text(HELLO_APP)
-        args = [str(BIN / "uvicorn"), "hello_app:app", "--port", str(self.port), "--loop", "uvloop",
-                "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+        args = [
+            str(BIN / "uvicorn"),
+            "hello_app:app",
+            "--port",
+            str(self.port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         super().__init__(args, base_env(), home, home / "hello.log")
 
     def start(self) -> HelloApp:
@@ -216,8 +242,19 @@ class RedisServer(Process):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         binary = shutil.which("redis-server") or "redis-server"
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", tempfile.mkdtemp(prefix="lab-redis-")]  # fmt: skip
+        args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tempfile.mkdtemp(prefix="lab-redis-"),
+        ]
         super().__init__(args, base_env(), workdir, workdir / "redis.log")
 
     def start(self) -> RedisServer:
@@ -235,8 +272,9 @@ def postgres_available(dsn: str = "postgresql://postgres@127.0.0.1:5432/postgres
     """None when PostgreSQL answers, else the reason a section must be skipped."""
     if shutil.which("psql") is None:
         return "psql is not installed"
-    result = subprocess.run(["psql", dsn, "-Atc", "select 1"], capture_output=True, text=True,
-                            timeout=10)  # fmt: skip
+    result = subprocess.run(
+        ["psql", dsn, "-Atc", "select 1"], capture_output=True, text=True, timeout=10
+    )
     return None if result.returncode == 0 else f"PostgreSQL unreachable: {result.stderr.strip()}"
 
 

@@ -45,14 +45,32 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
     def command(self) -> str:
-        return (f"make audit AUDIT_PROFILE={self.profile}  # or: papermill notebooks/{self.name}.ipynb"
-                f" out.ipynb -p profile {self.profile} -p report_dir <dir>")  # fmt: skip
+        return (
+            f"make audit AUDIT_PROFILE={self.profile}  # or: papermill notebooks/{self.name}.ipynb"
+            f" out.ipynb -p profile {self.profile} -p report_dir <dir>"
+        )
 
-    def target(self, id: str, name: str, target: str, measured: float | None, unit: str,
-               passed: bool | None, detail: str = "") -> Target:  # fmt: skip
+    def target(
+        self,
+        id: str,
+        name: str,
+        target: str,
+        measured: float | None,
+        unit: str,
+        passed: bool | None,
+        detail: str = "",
+    ) -> Target:
         # pandas hands back numpy scalars; the summary must hold plain JSON numbers and booleans.
-        found = Target(id, name, target, None if measured is None else float(measured), unit,
-                       None if passed is None else bool(passed), self.command(), detail)  # fmt: skip
+        found = Target(
+            id,
+            name,
+            target,
+            None if measured is None else float(measured),
+            unit,
+            None if passed is None else bool(passed),
+            self.command(),
+            detail,
+        )
         self.targets.append(found)
         return found
 
@@ -90,8 +108,18 @@ def environment(settings: dict[str, Any] | None = None) -> dict[str, Any]:
         if Path("/proc/cpuinfo").exists()
         else None
     )
-    mem_kib = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                    if line.startswith("MemTotal:")), 0) if Path("/proc/meminfo").exists() else 0  # fmt: skip
+    mem_kib = (
+        next(
+            (
+                int(line.split()[1])
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal:")
+            ),
+            0,
+        )
+        if Path("/proc/meminfo").exists()
+        else 0
+    )
     return {
         "commit": commit.stdout.strip() or None,
         "uncommitted_changes": bool(dirty.stdout.strip()),
@@ -120,8 +148,13 @@ def bar(ax: Any, labels: list[str], values: list[float], title: str, unit: str) 
     ax.set_title(title)
     ax.set_ylabel(unit)
     for b, v in zip(bars, values, strict=True):
-        ax.annotate(f"{v:,.0f}" if v >= 10 else f"{v:.2f}", (b.get_x() + b.get_width() / 2, v),
-                    ha="center", va="bottom", fontsize=8)  # fmt: skip
+        ax.annotate(
+            f"{v:,.0f}" if v >= 10 else f"{v:.2f}",
+            (b.get_x() + b.get_width() / 2, v),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
 
 
 def new_figure(cols: int = 1, width: float = 6.0) -> tuple[Any, Any]:

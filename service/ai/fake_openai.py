@@ -99,9 +99,10 @@ def create_fake_openai_app(
             return _completion(model, json.dumps(broken), "stop")
         if outcome == "invented_ids":
             # Valid by the schema, useless to a customer: ids that are on no menu.
-            content = {**content, "items": [
-                {**item, "menu_item_id": str(uuid.uuid4())} for item in content["items"]
-            ]}  # fmt: skip
+            content = {
+                **content,
+                "items": [{**item, "menu_item_id": str(uuid.uuid4())} for item in content["items"]],
+            }
         text = json.dumps(content)
         if outcome == "length":
             return _completion(model, text[: len(text) // 2], "length")

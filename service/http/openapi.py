@@ -15,11 +15,18 @@ from service.http.schemas import ErrorEnvelope
 REF = "#/components/schemas/{model}"
 PATH_PARAM = re.compile(r"{(\w+)}")
 ERROR_TEXT = {
-    400: "Malformed JSON", 401: "Missing or invalid credentials", 403: "Not allowed",
-    404: "Unknown id", 405: "Method not allowed", 409: "Conflicts with current state",
-    413: "Body too large", 415: "Body is not JSON", 422: "Validation failed",
-    429: "Rate limited", 503: "Unavailable",
-}  # fmt: skip
+    400: "Malformed JSON",
+    401: "Missing or invalid credentials",
+    403: "Not allowed",
+    404: "Unknown id",
+    405: "Method not allowed",
+    409: "Conflicts with current state",
+    413: "Body too large",
+    415: "Body is not JSON",
+    422: "Validation failed",
+    429: "Rate limited",
+    503: "Unavailable",
+}
 SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "staff": [{"staffKey": []}],
     "admin": [{"adminToken": []}],

@@ -89,11 +89,18 @@ SSL_MODES: tuple[SSLMode, ...] = get_args(SSLMode)
 # `channel_binding=require` (asyncpg negotiates SCRAM by itself).
 LIBPQ_ONLY = frozenset(
     {
-        "channel_binding", "gssencmode", "sslcompression", "sslsni", "keepalives",
-        "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+        "channel_binding",
+        "gssencmode",
+        "sslcompression",
+        "sslsni",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
         "fallback_application_name",
     }
-)  # fmt: skip
+)
 
 
 class DatabaseUnavailableError(Exception):

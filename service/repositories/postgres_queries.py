@@ -43,18 +43,43 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 STORE_COLUMNS = (
-    "id", "name", "address", "timezone", "slot_minutes", "slot_capacity", "lead_time_minutes",
-    "accepting_orders", "opening_hours",
-)  # fmt: skip
+    "id",
+    "name",
+    "address",
+    "timezone",
+    "slot_minutes",
+    "slot_capacity",
+    "lead_time_minutes",
+    "accepting_orders",
+    "opening_hours",
+)
 ITEM_COLUMNS = (
-    "id", "store_id", "name", "description", "category", "price_cents", "currency", "available",
+    "id",
+    "store_id",
+    "name",
+    "description",
+    "category",
+    "price_cents",
+    "currency",
+    "available",
     "tags",
-)  # fmt: skip
+)
 ORDER_COLUMNS = (
-    "id", "store_id", "customer_name", "customer_phone", "total_cents", "currency",
-    "pickup_slot_start", "status", "pickup_code", "order_token", "note", "created_at",
-    "updated_at", "history",
-)  # fmt: skip
+    "id",
+    "store_id",
+    "customer_name",
+    "customer_phone",
+    "total_cents",
+    "currency",
+    "pickup_slot_start",
+    "status",
+    "pickup_code",
+    "order_token",
+    "note",
+    "created_at",
+    "updated_at",
+    "history",
+)
 LINE_COLUMNS = ("order_id", "line_no", "menu_item_id", "name", "unit_price_cents", "quantity")
 KEY_COLUMNS = ("key", "fingerprint", "order_id")
 
@@ -349,27 +374,50 @@ EXPORT_KEYS = (
 def store_args(store: Store) -> tuple[Any, ...]:
     hours = rec.store_to_record(store)["opening_hours"]
     return (
-        store.id, store.name, store.address, store.timezone, store.slot_minutes,
-        store.slot_capacity, store.lead_time_minutes, store.accepting_orders,
+        store.id,
+        store.name,
+        store.address,
+        store.timezone,
+        store.slot_minutes,
+        store.slot_capacity,
+        store.lead_time_minutes,
+        store.accepting_orders,
         orjson.dumps(hours).decode(),
-    )  # fmt: skip
+    )
 
 
 def item_args(item: MenuItem) -> tuple[Any, ...]:
     return (
-        item.id, item.store_id, item.name, item.description, item.category, item.price_cents,
-        item.currency, item.available, list(item.tags),
-    )  # fmt: skip
+        item.id,
+        item.store_id,
+        item.name,
+        item.description,
+        item.category,
+        item.price_cents,
+        item.currency,
+        item.available,
+        list(item.tags),
+    )
 
 
 def order_args(order: Order) -> tuple[Any, ...]:
     history = [[h.status.value, h.at.isoformat(), h.actor] for h in order.history]
     return (
-        order.id, order.store_id, order.customer_name, order.customer_phone, order.total_cents,
-        order.currency, order.pickup_slot_start, order.status.value, order.pickup_code,
-        order.order_token, order.note, order.created_at, order.updated_at,
+        order.id,
+        order.store_id,
+        order.customer_name,
+        order.customer_phone,
+        order.total_cents,
+        order.currency,
+        order.pickup_slot_start,
+        order.status.value,
+        order.pickup_code,
+        order.order_token,
+        order.note,
+        order.created_at,
+        order.updated_at,
         orjson.dumps(history).decode(),
-    )  # fmt: skip
+    )
 
 
 def line_arrays(lines: Sequence[OrderLine]) -> tuple[list[str], list[str], list[int], list[int]]:

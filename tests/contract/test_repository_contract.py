@@ -70,10 +70,12 @@ async def test_orders_round_trip_with_lines_and_history(repository: PickupReposi
 async def test_capacity_is_never_exceeded_under_concurrency(repository: PickupRepository) -> None:
     store, item = await seeded(repository, capacity=5)
     results = await asyncio.gather(
-        *(repository.create_order(make_order(store, item), capacity=5, idempotency=None)
-          for _ in range(50)),
+        *(
+            repository.create_order(make_order(store, item), capacity=5, idempotency=None)
+            for _ in range(50)
+        ),
         return_exceptions=True,
-    )  # fmt: skip
+    )
     assert sum(1 for r in results if isinstance(r, tuple)) == 5
     assert all(isinstance(r, SlotFullError) for r in results if not isinstance(r, tuple))
 
@@ -113,9 +115,11 @@ async def test_concurrent_retries_with_one_key_create_one_order(
     store, item = await seeded(repository, capacity=50)
     key = IdempotencyKey("same-key", "same-body")
     results = await asyncio.gather(
-        *(repository.create_order(make_order(store, item), capacity=50, idempotency=key)
-          for _ in range(20))
-    )  # fmt: skip
+        *(
+            repository.create_order(make_order(store, item), capacity=50, idempotency=key)
+            for _ in range(20)
+        )
+    )
     assert len({order.id for order, _ in results}) == 1
     assert sum(created for _, created in results) == 1
 
@@ -169,9 +173,13 @@ async def test_orders_list_by_status_and_range_in_slot_order(repository: PickupR
     )
     assert [o.id for o in rest] == [o.id for o in orders[4:]]
     window = await repository.list_orders(
-        store.id, status=None, start=orders[2].pickup_slot_start,
-        end=orders[4].pickup_slot_start, limit=10, after=None,
-    )  # fmt: skip
+        store.id,
+        status=None,
+        start=orders[2].pickup_slot_start,
+        end=orders[4].pickup_slot_start,
+        limit=10,
+        after=None,
+    )
     assert [o.id for o in window] == [orders[2].id, orders[3].id]
 
 

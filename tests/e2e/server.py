@@ -40,9 +40,12 @@ class Server:
 
     def start(self, timeout: float = 20.0) -> Server:
         self.process = subprocess.Popen(
-            [PICKUP, "serve"], env=self.env, cwd=self.cwd,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [PICKUP, "serve"],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

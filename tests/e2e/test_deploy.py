@@ -46,10 +46,14 @@ def image_command() -> list[str]:
 def production_env(tmp_path: Path, **values: str) -> dict[str, str]:
     env = {k: v for k, v in image_env().items() if k != "PATH"}
     env.update(
-        JSON_DATA_PATH=str(tmp_path / "pickup.json"), PORT=str(free_port()), DATA_BACKEND="json",
-        STAFF_API_KEYS=STAFF_KEY, ADMIN_TOKEN=ADMIN_TOKEN, OPENAI_API_KEY="sk-test-not-used-0001",
+        JSON_DATA_PATH=str(tmp_path / "pickup.json"),
+        PORT=str(free_port()),
+        DATA_BACKEND="json",
+        STAFF_API_KEYS=STAFF_KEY,
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        OPENAI_API_KEY="sk-test-not-used-0001",
         **values,
-    )  # fmt: skip
+    )
     return base_env(**env)
 
 
@@ -72,8 +76,12 @@ def test_the_image_start_command_serves_health_and_readiness(tmp_path: Path) -> 
 
 
 def test_dockerfile_passes_hadolint() -> None:
-    result = subprocess.run([str(Path(PICKUP).with_name("hadolint")), str(ROOT / "Dockerfile")],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [str(Path(PICKUP).with_name("hadolint")), str(ROOT / "Dockerfile")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -105,10 +113,15 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(tmp_path: P
     )
     try:
         env = base_env(
-            APP_ENV="test", JSON_DATA_PATH=str(tmp_path / "pickup.json"), STAFF_API_KEYS=STAFF_KEY,
-            ADMIN_TOKEN=ADMIN_TOKEN, RATE_LIMIT_ENABLED="false", OPENAI_API_KEY="sk-test-slow-0001",
-            OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1", OPENAI_TIMEOUT_MS="10000",
-        )  # fmt: skip
+            APP_ENV="test",
+            JSON_DATA_PATH=str(tmp_path / "pickup.json"),
+            STAFF_API_KEYS=STAFF_KEY,
+            ADMIN_TOKEN=ADMIN_TOKEN,
+            RATE_LIMIT_ENABLED="false",
+            OPENAI_API_KEY="sk-test-slow-0001",
+            OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
+            OPENAI_TIMEOUT_MS="10000",
+        )
         server = Server(env, cwd=tmp_path).start()
         store_id = httpx.get(f"{server.url}/v1/stores").json()["items"][0]["id"]
         url = f"{server.url}/v1/stores/{store_id}/recommendations"
@@ -140,9 +153,12 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(tmp_path: P
 
 def test_check_404_passes_on_a_live_server_and_lists_broken_links(tmp_path: Path) -> None:
     env = base_env(
-        APP_ENV="test", JSON_DATA_PATH=str(tmp_path / "pickup.json"),
-        STAFF_API_KEYS=STAFF_KEY, ADMIN_TOKEN=ADMIN_TOKEN, RATE_LIMIT_ENABLED="false",
-    )  # fmt: skip
+        APP_ENV="test",
+        JSON_DATA_PATH=str(tmp_path / "pickup.json"),
+        STAFF_API_KEYS=STAFF_KEY,
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        RATE_LIMIT_ENABLED="false",
+    )
     with Server(env, cwd=tmp_path) as server:
         http = httpx.Client(base_url=server.url)
         store = http.get("/v1/stores?limit=1").json()["items"][0]
@@ -155,17 +171,32 @@ def test_check_404_passes_on_a_live_server_and_lists_broken_links(tmp_path: Path
         )
         docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
         ok = subprocess.run(
-            [PICKUP, "check-404", "--base-url", server.url, "--staff-key", STAFF_KEY,
-             "--docs", *map(str, docs)], capture_output=True, text=True, timeout=60, env=env,
-        )  # fmt: skip
+            [
+                PICKUP,
+                "check-404",
+                "--base-url",
+                server.url,
+                "--staff-key",
+                STAFF_KEY,
+                "--docs",
+                *map(str, docs),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "skipped" not in ok.stdout and "0 answered 404" in ok.stdout
         broken = tmp_path / "broken.md"
         broken.write_text("See `GET /v1/stores/{store_id}/nothing` and `/v1/no-such-thing`.\n")
         bad = subprocess.run(
             [PICKUP, "check-404", "--base-url", server.url, "--docs", str(broken)],
-            capture_output=True, text=True, timeout=60, env=env,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert bad.returncode == 1
         assert f"404 GET /v1/stores/{store['id']}/nothing" in bad.stdout
         assert "404 GET /v1/no-such-thing" in bad.stdout

@@ -37,9 +37,10 @@ def test_logs_are_json_with_request_ids_and_never_hold_secrets(tmp_path: Path) -
         http = httpx.Client(base_url=server.url)
         store_id, item_id = open_shop(http, capacity=5)
         placed = http.post(
-            "/v1/orders", json=order(store_id, item_id, first_bookable_slot(http, store_id)),
+            "/v1/orders",
+            json=order(store_id, item_id, first_bookable_slot(http, store_id)),
             headers={"X-Request-ID": "trace-me-42"},
-        ).json()  # fmt: skip
+        ).json()
         http.get(f"/v1/orders/{placed['id']}", headers={"X-Order-Token": placed["order_token"]})
         http.get(f"/v1/stores/{store_id}/orders", headers=STAFF)
     finally:
@@ -47,8 +48,9 @@ def test_logs_are_json_with_request_ids_and_never_hold_secrets(tmp_path: Path) -
     output = server.output()
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("event") == "request"]
-    assert any(line["request_id"] == "trace-me-42" and line["route"] == "/v1/orders"
-               for line in access)  # fmt: skip
+    assert any(
+        line["request_id"] == "trace-me-42" and line["route"] == "/v1/orders" for line in access
+    )
     assert {"method", "route", "status", "duration_ms"} <= set(access[0])
     for secret in (STAFF["Authorization"].split()[1], placed["order_token"], "+15550100"):
         assert secret not in output

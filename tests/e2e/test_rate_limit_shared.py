@@ -31,12 +31,16 @@ def two_servers(tmp_path: Path) -> Iterator[list[Server]]:
     for n in range(2):
         (tmp_path / str(n)).mkdir()
         env = base_env(
-            APP_ENV="test", STAFF_API_KEYS=STAFF_KEY, ADMIN_TOKEN=ADMIN_TOKEN,
+            APP_ENV="test",
+            STAFF_API_KEYS=STAFF_KEY,
+            ADMIN_TOKEN=ADMIN_TOKEN,
             JSON_DATA_PATH=str(tmp_path / str(n) / "pickup.json"),
-            REDIS_URL=REDIS_URL, RATE_LIMIT_MAX=str(LIMIT), TRUST_PROXY="1",
+            REDIS_URL=REDIS_URL,
+            RATE_LIMIT_MAX=str(LIMIT),
+            TRUST_PROXY="1",
             # A fresh window per test run: the key prefix is per process, the window is long.
             RATE_LIMIT_WINDOW_MS="3600000",
-        )  # fmt: skip
+        )
         servers.append(Server(env, cwd=tmp_path / str(n)).start())
     yield servers
     for server in servers:
@@ -46,9 +50,11 @@ def two_servers(tmp_path: Path) -> Iterator[list[Server]]:
 async def hammer(servers: list[Server], count: int, headers_for: object) -> list[int]:
     async with httpx.AsyncClient(timeout=10) as client:
         responses = await asyncio.gather(
-            *(client.get(f"{servers[i % 2].url}/v1/stores", headers=headers_for(i))  # type: ignore[operator]
-              for i in range(count))
-        )  # fmt: skip
+            *(
+                client.get(f"{servers[i % 2].url}/v1/stores", headers=headers_for(i))  # type: ignore[operator]
+                for i in range(count)
+            )
+        )
     return [r.status_code for r in responses]
 
 
@@ -76,8 +82,11 @@ def test_health_checks_are_never_limited_under_load(two_servers: list[Server]) -
         async with httpx.AsyncClient(timeout=10) as client:
             headers = {"X-Forwarded-For": client_ip}
             load = [client.get(f"{s.url}/v1/stores", headers=headers) for s in two_servers * 40]
-            health = [client.get(f"{s.url}{p}", headers=headers)
-                      for s in two_servers for p in ("/healthz", "/readyz") * 25]  # fmt: skip
+            health = [
+                client.get(f"{s.url}{p}", headers=headers)
+                for s in two_servers
+                for p in ("/healthz", "/readyz") * 25
+            ]
             responses = await asyncio.gather(*load, *health)
         return [r.status_code for r in responses[:80]], [r.status_code for r in responses[80:]]
 

@@ -24,10 +24,12 @@ ALL_DAY = {
 
 def env(tmp_path: Path, **values: str) -> dict[str, str]:
     return base_env(
-        APP_ENV="test", JSON_DATA_PATH=str(tmp_path / "pickup.json"),
-        STAFF_API_KEYS=STAFF_KEY, ADMIN_TOKEN=ADMIN_TOKEN,
+        APP_ENV="test",
+        JSON_DATA_PATH=str(tmp_path / "pickup.json"),
+        STAFF_API_KEYS=STAFF_KEY,
+        ADMIN_TOKEN=ADMIN_TOKEN,
         **{"RATE_LIMIT_ENABLED": "false", **values},
-    )  # fmt: skip
+    )
 
 
 def first_bookable_slot(http: httpx.Client, store_id: str) -> str:
@@ -41,20 +43,39 @@ def first_bookable_slot(http: httpx.Client, store_id: str) -> str:
 
 
 def open_shop(http: httpx.Client, capacity: int) -> tuple[str, str]:
-    store = http.post("/v1/stores", headers=STAFF, json={
-        "name": "E2E Coffee", "address": "1 Loop Road", "timezone": "UTC", "slot_minutes": 15,
-        "slot_capacity": capacity, "lead_time_minutes": 0, "opening_hours": ALL_DAY,
-    }).json()  # fmt: skip
-    item = http.post(f"/v1/stores/{store['id']}/menu", headers=STAFF, json={
-        "name": "Mocha", "category": "coffee", "price_cents": 420, "currency": "EUR",
-    }).json()  # fmt: skip
+    store = http.post(
+        "/v1/stores",
+        headers=STAFF,
+        json={
+            "name": "E2E Coffee",
+            "address": "1 Loop Road",
+            "timezone": "UTC",
+            "slot_minutes": 15,
+            "slot_capacity": capacity,
+            "lead_time_minutes": 0,
+            "opening_hours": ALL_DAY,
+        },
+    ).json()
+    item = http.post(
+        f"/v1/stores/{store['id']}/menu",
+        headers=STAFF,
+        json={
+            "name": "Mocha",
+            "category": "coffee",
+            "price_cents": 420,
+            "currency": "EUR",
+        },
+    ).json()
     return store["id"], item["id"]
 
 
 def order(store_id: str, item_id: str, slot: str) -> dict[str, Any]:
-    return {"store_id": store_id, "pickup_slot_start": slot,
-            "customer": {"name": "Grace", "phone": "+15550100"},
-            "items": [{"menu_item_id": item_id, "quantity": 1}]}  # fmt: skip
+    return {
+        "store_id": store_id,
+        "pickup_slot_start": slot,
+        "customer": {"name": "Grace", "phone": "+15550100"},
+        "items": [{"menu_item_id": item_id, "quantity": 1}],
+    }
 
 
 def test_demo_data_is_served_on_first_start_with_no_configuration(tmp_path: Path) -> None:
@@ -78,11 +99,14 @@ def test_production_with_missing_keys_exits_before_binding_and_names_them(tmp_pa
     port = free_port()
     secret = "sk-this-must-never-be-printed"
     result = subprocess.run(
-        [PICKUP, "serve"], cwd=tmp_path, capture_output=True, timeout=30,
+        [PICKUP, "serve"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=30,
         env=base_env(
             APP_ENV="production", PORT=str(port), OPENAI_API_KEY=secret, ADMIN_TOKEN="short"
         ),
-    )  # fmt: skip
+    )
     output = (result.stdout + result.stderr).decode()
     assert result.returncode != 0
     for key in ("DATA_BACKEND", "STAFF_API_KEYS", "ADMIN_TOKEN"):
@@ -93,20 +117,35 @@ def test_production_with_missing_keys_exits_before_binding_and_names_them(tmp_pa
 
 
 def test_config_check_reports_problems_and_hides_secrets(tmp_path: Path) -> None:
-    ok = subprocess.run([PICKUP, "config", "check"], cwd=tmp_path, capture_output=True, timeout=30,
-                        env=env(tmp_path))  # fmt: skip
+    ok = subprocess.run(
+        [PICKUP, "config", "check"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=30,
+        env=env(tmp_path),
+    )
     assert ok.returncode == 0 and STAFF_KEY not in ok.stdout.decode()
     assert "AI recommendations: disabled" in ok.stdout.decode()
-    bad = subprocess.run([PICKUP, "config", "check"], cwd=tmp_path, capture_output=True, timeout=30,
-                         env=env(tmp_path, WEB_CONCURRENCY="4"))  # fmt: skip
+    bad = subprocess.run(
+        [PICKUP, "config", "check"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=30,
+        env=env(tmp_path, WEB_CONCURRENCY="4"),
+    )
     assert bad.returncode == 2 and "WEB_CONCURRENCY" in bad.stderr.decode()
 
 
 def test_a_corrupt_data_file_stops_start_up_and_is_left_untouched(tmp_path: Path) -> None:
     data = tmp_path / "pickup.json"
     data.write_bytes(b'{"format": "pickup-data", "version": 1, "stores": [')
-    result = subprocess.run([PICKUP, "serve"], cwd=tmp_path, capture_output=True, timeout=30,
-                            env=env(tmp_path, PORT=str(free_port())))  # fmt: skip
+    result = subprocess.run(
+        [PICKUP, "serve"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=30,
+        env=env(tmp_path, PORT=str(free_port())),
+    )
     assert result.returncode != 0
     assert "cannot read the data file" in (result.stdout + result.stderr).decode()
     assert data.read_bytes() == b'{"format": "pickup-data", "version": 1, "stores": ['

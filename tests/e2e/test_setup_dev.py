@@ -19,8 +19,9 @@ def test_setup_dev_prepares_everything_once_and_changes_nothing_the_second_time(
     name = f"pickup_dev_test_{uuid.uuid4().hex[:10]}"  # never a developer's own pickup_dev
     command = [PICKUP, "setup-dev", "--database", name]
     try:
-        first = subprocess.run(command, cwd=tmp_path, env=base_env(),
-                               capture_output=True, text=True, timeout=120)  # fmt: skip
+        first = subprocess.run(
+            command, cwd=tmp_path, env=base_env(), capture_output=True, text=True, timeout=120
+        )
         assert first.returncode == 0, first.stderr
         assert "wrote .env" in first.stdout and f"created database {name}" in first.stdout
         assert "loaded the demo dataset into postgres" in first.stdout
@@ -28,15 +29,22 @@ def test_setup_dev_prepares_everything_once_and_changes_nothing_the_second_time(
         assert "DATA_BACKEND=postgres" in env_text and "STAFF_API_KEYS=dev-staff-" in env_text
         assert (tmp_path / ".env").stat().st_mode & 0o077 == 0  # secrets stay private
 
-        second = subprocess.run(command, cwd=tmp_path, env=base_env(),
-                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        second = subprocess.run(
+            command, cwd=tmp_path, env=base_env(), capture_output=True, text=True, timeout=120
+        )
         assert second.returncode == 0, second.stderr
         assert ".env exists: left as it is" in second.stdout
         assert "schema up to date" in second.stdout
         assert "already holds data: left as it is" in second.stdout
         assert (tmp_path / ".env").read_text() == env_text
-        check = subprocess.run([PICKUP, "config", "check"], cwd=tmp_path, env=base_env(),
-                               capture_output=True, text=True, timeout=60)  # fmt: skip
+        check = subprocess.run(
+            [PICKUP, "config", "check"],
+            cwd=tmp_path,
+            env=base_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert check.returncode == 0, check.stderr
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

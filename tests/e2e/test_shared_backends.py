@@ -33,10 +33,16 @@ def database_url() -> Iterator[str]:
 
 def server_env(dsn: str, **values: str) -> dict[str, str]:
     return base_env(
-        APP_ENV="test", DATA_BACKEND="postgres", DATABASE_URL=dsn, REDIS_URL=REDIS_URL,
-        STAFF_API_KEYS=STAFF_KEY, ADMIN_TOKEN=ADMIN_TOKEN, RATE_LIMIT_ENABLED="false",
-        SEED_DEMO_DATA="false", **values,
-    )  # fmt: skip
+        APP_ENV="test",
+        DATA_BACKEND="postgres",
+        DATABASE_URL=dsn,
+        REDIS_URL=REDIS_URL,
+        STAFF_API_KEYS=STAFF_KEY,
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        RATE_LIMIT_ENABLED="false",
+        SEED_DEMO_DATA="false",
+        **values,
+    )
 
 
 @pytest.fixture
@@ -56,10 +62,9 @@ def test_fifty_orders_for_five_seats_across_two_processes_create_five(
 
     async def rush() -> list[int]:
         async with httpx.AsyncClient(timeout=30) as client:
-            responses = await asyncio.gather(*(
-                client.post(f"{two_servers[i % 2].url}/v1/orders", json=body)
-                for i in range(50)
-            ))  # fmt: skip
+            responses = await asyncio.gather(
+                *(client.post(f"{two_servers[i % 2].url}/v1/orders", json=body) for i in range(50))
+            )
         return [r.status_code for r in responses]
 
     statuses = asyncio.run(rush())
@@ -76,10 +81,12 @@ def test_idempotent_retries_across_processes_create_one_order(two_servers: list[
 
     async def retries() -> set[str]:
         async with httpx.AsyncClient(timeout=30) as client:
-            responses = await asyncio.gather(*(
-                client.post(f"{two_servers[i % 2].url}/v1/orders", json=body, headers=key)
-                for i in range(20)
-            ))  # fmt: skip
+            responses = await asyncio.gather(
+                *(
+                    client.post(f"{two_servers[i % 2].url}/v1/orders", json=body, headers=key)
+                    for i in range(20)
+                )
+            )
         assert {r.status_code for r in responses} == {201}
         return {r.json()["id"] for r in responses}
 
@@ -114,7 +121,10 @@ def test_metrics_count_every_worker(database_url: str, tmp_path: Path) -> None:
         for line in text.splitlines()
         if line.startswith('http_requests_total{method="GET",route="/healthz"')
     )
-    pids = {line.split('pid="')[1].split('"')[0] for line in text.splitlines()
-            if line.startswith("process_resident_memory_bytes{")}  # fmt: skip
+    pids = {
+        line.split('pid="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("process_resident_memory_bytes{")
+    }
     assert served >= 60
     assert len(pids) == 2

@@ -68,8 +68,12 @@ def test_slots_need_a_valid_date(client: TestClient, staff: dict[str, str]) -> N
 
 
 def test_unknown_and_malformed_ids_are_404_with_the_error_envelope(client: TestClient) -> None:
-    for path in ("/v1/stores/7b0e7c1e-7a1e-4c1e-9a1e-7a1e7a1e7a1e", "/v1/stores/..%2F..%2Fetc",
-                 "/v1/stores/1%20OR%201=1/menu", "/v1/orders/abc"):  # fmt: skip
+    for path in (
+        "/v1/stores/7b0e7c1e-7a1e-4c1e-9a1e-7a1e7a1e7a1e",
+        "/v1/stores/..%2F..%2Fetc",
+        "/v1/stores/1%20OR%201=1/menu",
+        "/v1/orders/abc",
+    ):
         response = client.get(path)
         assert response.status_code in (401, 404), path
         assert set(response.json()["error"]) == {"code", "message", "details"}

@@ -37,10 +37,17 @@ def cached_client(
 
 def add_items(c: TestClient, staff: dict[str, str], store_id: str, count: int) -> None:
     for n in range(count):
-        c.post(f"/v1/stores/{store_id}/menu", headers=staff, json={
-            "name": f"Item {n}", "category": "coffee", "price_cents": 300 + n, "currency": "GBP",
-            "description": "A description long enough to make the menu worth compressing.",
-        }).raise_for_status()  # fmt: skip
+        c.post(
+            f"/v1/stores/{store_id}/menu",
+            headers=staff,
+            json={
+                "name": f"Item {n}",
+                "category": "coffee",
+                "price_cents": 300 + n,
+                "currency": "GBP",
+                "description": "A description long enough to make the menu worth compressing.",
+            },
+        ).raise_for_status()
 
 
 def test_repeated_menu_reads_hit_the_backend_once(
@@ -63,11 +70,13 @@ def test_a_write_is_visible_to_the_very_next_read(
     menu_url = f"/v1/stores/{store_id}/menu"
     for round_ in range(5):
         item = cached_client.get(menu_url).json()["items"][0]
-        cached_client.patch(f"{menu_url}/{item['id']}", json={"price_cents": 1000 + round_},
-                            headers=staff).raise_for_status()  # fmt: skip
+        cached_client.patch(
+            f"{menu_url}/{item['id']}", json={"price_cents": 1000 + round_}, headers=staff
+        ).raise_for_status()
         assert cached_client.get(menu_url).json()["items"][0]["price_cents"] == 1000 + round_
-        cached_client.patch(f"/v1/stores/{store_id}", json={"name": f"Renamed {round_}"},
-                            headers=staff).raise_for_status()  # fmt: skip
+        cached_client.patch(
+            f"/v1/stores/{store_id}", json={"name": f"Renamed {round_}"}, headers=staff
+        ).raise_for_status()
         assert cached_client.get(f"/v1/stores/{store_id}").json()["name"] == f"Renamed {round_}"
         listed = {
             s["id"]: s["name"] for s in cached_client.get("/v1/stores?limit=100").json()["items"]
@@ -131,8 +140,12 @@ def test_request_ids_are_echoed_or_generated(client: TestClient) -> None:
 
 
 def test_layers_switch_off_for_the_lab(make_settings: Callable[..., Any], clock: Any) -> None:
-    values = {"CACHE_ENABLED": "false", "COMPRESSION_ENABLED": "false",
-              "METRICS_ENABLED": "false", "SECURITY_HEADERS_ENABLED": "false"}  # fmt: skip
+    values = {
+        "CACHE_ENABLED": "false",
+        "COMPRESSION_ENABLED": "false",
+        "METRICS_ENABLED": "false",
+        "SECURITY_HEADERS_ENABLED": "false",
+    }
     with TestClient(create_app(make_settings(**values), clock=clock)) as c:
         response = c.get("/v1/stores", headers={"Accept-Encoding": "gzip"})
         assert "x-request-id" not in response.headers and "x-frame-options" not in response.headers
@@ -150,9 +163,21 @@ def own_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]
 
     def start() -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         for _ in range(100):
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", port)) == 0:

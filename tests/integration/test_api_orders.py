@@ -76,8 +76,12 @@ def test_staff_move_an_order_to_pickup_with_the_code(
     done = client.post(f"{url}/pickup", json={"pickup_code": created["pickup_code"]}, headers=staff)
     assert done.json()["status"] == "picked_up"
     assert [h["status"] for h in done.json()["history"]] == [
-        "placed", "accepted", "preparing", "ready", "picked_up",
-    ]  # fmt: skip
+        "placed",
+        "accepted",
+        "preparing",
+        "ready",
+        "picked_up",
+    ]
 
 
 def test_illegal_transitions_are_409(

@@ -63,10 +63,17 @@ def fake(upstream: FakeUpstream) -> FakeUpstream:
 def shop(c: TestClient, staff: dict[str, str]) -> str:
     store_id = create_store(c, staff)["id"]
     for name, category, price, tags in MENU:
-        c.post(f"/v1/stores/{store_id}/menu", headers=staff, json={
-            "name": name, "category": category, "price_cents": price, "currency": "GBP",
-            "tags": tags,
-        }).raise_for_status()  # fmt: skip
+        c.post(
+            f"/v1/stores/{store_id}/menu",
+            headers=staff,
+            json={
+                "name": name,
+                "category": category,
+                "price_cents": price,
+                "currency": "GBP",
+                "tags": tags,
+            },
+        ).raise_for_status()
     return str(store_id)
 
 
@@ -75,9 +82,12 @@ def ai_client(
     make_settings: Callable[..., Any], clock: Any, fake: FakeUpstream
 ) -> Iterator[TestClient]:
     settings = make_settings(
-        OPENAI_API_KEY="sk-test-fake-upstream-0001", OPENAI_BASE_URL=f"{fake.url}/v1",
-        OPENAI_TIMEOUT_MS="500", BREAKER_FAIL_MAX="2", BREAKER_RESET_TIMEOUT_S="0.5",
-    )  # fmt: skip
+        OPENAI_API_KEY="sk-test-fake-upstream-0001",
+        OPENAI_BASE_URL=f"{fake.url}/v1",
+        OPENAI_TIMEOUT_MS="500",
+        BREAKER_FAIL_MAX="2",
+        BREAKER_RESET_TIMEOUT_S="0.5",
+    )
     with TestClient(create_app(settings, clock=clock)) as c:
         yield c
 
@@ -192,6 +202,11 @@ def test_bad_recommendation_requests_are_422(
 
 
 def test_the_fake_upstream_cli_starts_without_service_configuration(tmp_path: Path) -> None:
-    result = subprocess.run([PICKUP, "fake-openai", "--help"], capture_output=True, timeout=30,
-                            cwd=tmp_path, env=base_env(APP_ENV="production"))  # fmt: skip
+    result = subprocess.run(
+        [PICKUP, "fake-openai", "--help"],
+        capture_output=True,
+        timeout=30,
+        cwd=tmp_path,
+        env=base_env(APP_ENV="production"),
+    )
     assert result.returncode == 0 and "--mode" in result.stdout.decode()

@@ -40,8 +40,12 @@ def test_every_response_carries_the_security_headers(client: TestClient) -> None
 
 
 def test_hsts_is_sent_only_in_production(make_settings: Callable[..., Any], clock: Any) -> None:
-    prod = {"APP_ENV": "production", "PORT": "8080", "DATA_BACKEND": "json",
-            "OPENAI_API_KEY": "sk-test-0123456789abcdef"}  # fmt: skip
+    prod = {
+        "APP_ENV": "production",
+        "PORT": "8080",
+        "DATA_BACKEND": "json",
+        "OPENAI_API_KEY": "sk-test-0123456789abcdef",
+    }
     with app_client(make_settings, clock, **prod) as c:
         hsts = c.get("/healthz").headers["strict-transport-security"]
     assert hsts == "max-age=31536000; includeSubDomains"
@@ -55,8 +59,10 @@ def test_the_default_limit_refuses_the_next_request_with_retry_after(
         refused = c.get("/v1/stores")
         health = [c.get(p).status_code for p in ("/healthz", "/readyz") for _ in range(10)]
     assert [r.headers["ratelimit"].split(", ")[1] for r in allowed] == [
-        "remaining=2", "remaining=1", "remaining=0",
-    ]  # fmt: skip
+        "remaining=2",
+        "remaining=1",
+        "remaining=0",
+    ]
     assert allowed[0].headers["ratelimit-policy"] == "3;w=900"
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) > 0
@@ -68,25 +74,32 @@ def test_the_default_limit_refuses_the_next_request_with_retry_after(
 def test_pickup_code_guesses_are_limited_per_order_whoever_sends_them(
     make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
 ) -> None:
-    values = {"RATE_LIMIT_ENABLED": "true", "PICKUP_CODE_ATTEMPTS_MAX": "3",
-              "TRUST_PROXY": "1"}  # fmt: skip
+    values = {"RATE_LIMIT_ENABLED": "true", "PICKUP_CODE_ATTEMPTS_MAX": "3", "TRUST_PROXY": "1"}
     with app_client(make_settings, clock, **values) as c:
         store = create_store(c, staff)
-        item = c.post(f"/v1/stores/{store['id']}/menu", headers=staff,
-                      json={"name": "Tea", "category": "tea", "price_cents": 200,
-                            "currency": "GBP"}).json()  # fmt: skip
+        item = c.post(
+            f"/v1/stores/{store['id']}/menu",
+            headers=staff,
+            json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
+        ).json()
         order = c.post("/v1/orders", json=order_body(store["id"], item["id"], SLOT)).json()
         for status in ("accepted", "preparing", "ready"):
             c.post(f"/v1/orders/{order['id']}/status", json={"status": status}, headers=staff)
         wrong = "000000" if order["pickup_code"] != "000000" else "111111"
         statuses = [
-            c.post(f"/v1/orders/{order['id']}/pickup", json={"pickup_code": wrong},
-                   headers={**staff, "X-Forwarded-For": f"198.51.100.{i}"}).status_code
+            c.post(
+                f"/v1/orders/{order['id']}/pickup",
+                json={"pickup_code": wrong},
+                headers={**staff, "X-Forwarded-For": f"198.51.100.{i}"},
+            ).status_code
             for i in range(4)
-        ]  # fmt: skip
+        ]
         # Even the right code waits out the window once the budget is spent.
-        right = c.post(f"/v1/orders/{order['id']}/pickup",
-                       json={"pickup_code": order["pickup_code"]}, headers=staff)  # fmt: skip
+        right = c.post(
+            f"/v1/orders/{order['id']}/pickup",
+            json={"pickup_code": order["pickup_code"]},
+            headers=staff,
+        )
     assert statuses == [403, 403, 403, 429]
     assert right.status_code == 429
 
@@ -94,14 +107,22 @@ def test_pickup_code_guesses_are_limited_per_order_whoever_sends_them(
 def test_cors_allows_listed_origins_only(make_settings: Callable[..., Any], clock: Any) -> None:
     origin = "https://app.example.com"
     with app_client(make_settings, clock, CORS_ORIGINS=origin) as c:
-        preflight = c.options("/v1/orders", headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type,idempotency-key,x-order-token",
-        })  # fmt: skip
+        preflight = c.options(
+            "/v1/orders",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,idempotency-key,x-order-token",
+            },
+        )
         simple = c.get("/v1/stores", headers={"Origin": origin})
-        stranger = c.options("/v1/orders", headers={
-            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
-        })  # fmt: skip
+        stranger = c.options(
+            "/v1/orders",
+            headers={
+                "Origin": "https://evil.example",
+                "Access-Control-Request-Method": "POST",
+            },
+        )
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == origin
     assert "access-control-allow-credentials" not in preflight.headers

@@ -12,10 +12,17 @@ from tests.loadtests.harness import BIN, RATE_LIMIT, STAFF_KEY, Background, clea
 
 def serve(cwd: Path, **settings: str) -> Iterator[str]:
     port = free_port()
-    env = clean_env(**{
-        "APP_ENV": "test", "PORT": str(port), "STAFF_API_KEYS": STAFF_KEY, "ACCESS_LOG": "false",
-        "LOG_LEVEL": "warning", "RATE_LIMIT_ENABLED": "false", **settings,
-    })  # fmt: skip
+    env = clean_env(
+        **{
+            "APP_ENV": "test",
+            "PORT": str(port),
+            "STAFF_API_KEYS": STAFF_KEY,
+            "ACCESS_LOG": "false",
+            "LOG_LEVEL": "warning",
+            "RATE_LIMIT_ENABLED": "false",
+            **settings,
+        }
+    )
     server = Background([str(BIN / "pickup"), "serve"], cwd, env)
     server.start(f"http://127.0.0.1:{port}/healthz")
     yield f"http://127.0.0.1:{port}"
@@ -43,9 +50,12 @@ def ai_service(tmp_path_factory: pytest.TempPathFactory, fake_openai: str) -> It
     """Calls the fake OpenAI with a short deadline, and a breaker that retries after 0.5 s."""
     yield from serve(
         tmp_path_factory.mktemp("ai-service"),
-        OPENAI_API_KEY="sk-test-x", OPENAI_BASE_URL=f"{fake_openai}/v1",
-        OPENAI_TIMEOUT_MS="300", BREAKER_FAIL_MAX="3", BREAKER_RESET_TIMEOUT_S="0.5",
-    )  # fmt: skip
+        OPENAI_API_KEY="sk-test-x",
+        OPENAI_BASE_URL=f"{fake_openai}/v1",
+        OPENAI_TIMEOUT_MS="300",
+        BREAKER_FAIL_MAX="3",
+        BREAKER_RESET_TIMEOUT_S="0.5",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +63,11 @@ def limited_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """RATE_LIMIT requests per client per hour; the client is the last X-Forwarded-For hop."""
     yield from serve(
         tmp_path_factory.mktemp("limited-service"),
-        RATE_LIMIT_ENABLED="true", RATE_LIMIT_MAX=str(RATE_LIMIT),
-        RATE_LIMIT_WINDOW_MS="3600000", TRUST_PROXY="1",
-    )  # fmt: skip
+        RATE_LIMIT_ENABLED="true",
+        RATE_LIMIT_MAX=str(RATE_LIMIT),
+        RATE_LIMIT_WINDOW_MS="3600000",
+        TRUST_PROXY="1",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -63,6 +75,8 @@ def direct_limited_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """RATE_LIMIT requests per client per hour; no proxy trusted: the client is the peer."""
     yield from serve(
         tmp_path_factory.mktemp("direct-limited-service"),
-        RATE_LIMIT_ENABLED="true", RATE_LIMIT_MAX=str(RATE_LIMIT),
-        RATE_LIMIT_WINDOW_MS="3600000", TRUST_PROXY="0",
-    )  # fmt: skip
+        RATE_LIMIT_ENABLED="true",
+        RATE_LIMIT_MAX=str(RATE_LIMIT),
+        RATE_LIMIT_WINDOW_MS="3600000",
+        TRUST_PROXY="0",
+    )

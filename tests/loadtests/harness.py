@@ -101,10 +101,23 @@ def run_locust(host: str, out: Path, *args: str, timeout: float = 60) -> LocustR
     out.mkdir(parents=True, exist_ok=True)
     prefix = out / "run"
     command = [
-        str(BIN / "locust"), "--config", str(CONFIG), "-f", str(LOCUSTFILE), "-H", host,
-        "--csv", str(prefix), "--html", f"{prefix}.html", "--json-file", str(prefix),
-        "--counters-file", f"{prefix}.counters.json", *args,
-    ]  # fmt: skip
+        str(BIN / "locust"),
+        "--config",
+        str(CONFIG),
+        "-f",
+        str(LOCUSTFILE),
+        "-H",
+        host,
+        "--csv",
+        str(prefix),
+        "--html",
+        f"{prefix}.html",
+        "--json-file",
+        str(prefix),
+        "--counters-file",
+        f"{prefix}.counters.json",
+        *args,
+    ]
     done = subprocess.run(
         command, cwd=out, env=clean_env(), capture_output=True, text=True, timeout=timeout
     )

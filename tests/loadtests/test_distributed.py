@@ -20,16 +20,39 @@ def test_a_master_with_one_worker_shares_the_rush_target_and_sums_the_counters(
 ) -> None:
     port = str(free_port())
     worker = Background(
-        [str(BIN / "locust"), "--config", str(CONFIG), "-f", str(LOCUSTFILE),
-         "--worker", "--master-port", port],
-        tmp_path / "worker", clean_env(),
-    ).start()  # fmt: skip
+        [
+            str(BIN / "locust"),
+            "--config",
+            str(CONFIG),
+            "-f",
+            str(LOCUSTFILE),
+            "--worker",
+            "--master-port",
+            port,
+        ],
+        tmp_path / "worker",
+        clean_env(),
+    ).start()
     try:
         run = run_locust(
-            service, tmp_path / "master", "--master", "--master-bind-port", port,
-            "--expect-workers", "1", "--expect-workers-max-wait", "20",
-            "--tags", "rush", "-u", "10", "-r", "10", "-t", "2s",
-        )  # fmt: skip
+            service,
+            tmp_path / "master",
+            "--master",
+            "--master-bind-port",
+            port,
+            "--expect-workers",
+            "1",
+            "--expect-workers-max-wait",
+            "20",
+            "--tags",
+            "rush",
+            "-u",
+            "10",
+            "-r",
+            "10",
+            "-t",
+            "2s",
+        )
         assert worker.process is not None
         assert worker.process.wait(15) == 0, worker.output()
     finally:

@@ -26,9 +26,19 @@ def test_ordering_places_polls_and_finishes_orders_without_failures(
     service: str, tmp_path: Path
 ) -> None:
     run = run_locust(
-        service, tmp_path, "--tags", "orders", "--staff-key", STAFF_KEY,
-        "-u", "10", "-r", "10", "-t", "3s",
-    )  # fmt: skip
+        service,
+        tmp_path,
+        "--tags",
+        "orders",
+        "--staff-key",
+        STAFF_KEY,
+        "-u",
+        "10",
+        "-r",
+        "10",
+        "-t",
+        "3s",
+    )
 
     assert run.returncode == 0, run.output
     assert {"/v1/stores/[id]/slots", "/v1/orders", "/v1/orders/[id]"} <= run.names
@@ -50,9 +60,21 @@ def test_ai_answers_keep_their_shape_while_the_breaker_opens_and_heals(
     ai_service: str, fake_openai: str, tmp_path: Path
 ) -> None:
     run = run_locust(
-        ai_service, tmp_path, "--tags", "ai", "--fake-openai-url", fake_openai,
-        "--fault-phase-seconds", "1", "-u", "5", "-r", "5", "-t", "5s",
-    )  # fmt: skip
+        ai_service,
+        tmp_path,
+        "--tags",
+        "ai",
+        "--fake-openai-url",
+        fake_openai,
+        "--fault-phase-seconds",
+        "1",
+        "-u",
+        "5",
+        "-r",
+        "5",
+        "-t",
+        "5s",
+    )
 
     assert run.returncode == 0, run.output
     assert "/v1/stores/[id]/recommendations" in run.names
@@ -85,9 +107,18 @@ def test_a_direct_client_cannot_escape_the_limit_by_forging_forwarded_for(
     direct_limited_service: str, tmp_path: Path
 ) -> None:
     run = run_locust(
-        direct_limited_service, tmp_path, "--tags", "abuse", "--abuse-direct",
-        "-u", "2", "-r", "2", "-t", "2s",
-    )  # fmt: skip
+        direct_limited_service,
+        tmp_path,
+        "--tags",
+        "abuse",
+        "--abuse-direct",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        "2s",
+    )
 
     assert run.count("abuse.plain.escaped") + run.count("abuse.forged.escaped") == 0
     allowed = run.count("abuse.plain.allowed") + run.count("abuse.forged.allowed")

@@ -86,9 +86,16 @@ def production(
     """One production-shaped service for the hostile-input catalogue and the OpenAPI fuzz run."""
     home = tmp_path_factory.mktemp("production")
     dsn = private_postgres.create_database()
-    with PrivateRedis(home) as redis, Service(
-        home / "service", WEB_CONCURRENCY=2, DATA_BACKEND="postgres", DATABASE_URL=dsn,
-        REDIS_URL=redis.url, REQUEST_BODY_TIMEOUT_S=BODY_TIMEOUT_S,
-        PICKUP_CODE_ATTEMPTS_MAX=10_000_000,
-    ) as service:  # fmt: skip
+    with (
+        PrivateRedis(home) as redis,
+        Service(
+            home / "service",
+            WEB_CONCURRENCY=2,
+            DATA_BACKEND="postgres",
+            DATABASE_URL=dsn,
+            REDIS_URL=redis.url,
+            REQUEST_BODY_TIMEOUT_S=BODY_TIMEOUT_S,
+            PICKUP_CODE_ATTEMPTS_MAX=10_000_000,
+        ) as service,
+    ):
         yield Production(service, dsn, open_shop(service.url))

@@ -83,9 +83,11 @@ def exchange(
 
 
 def request_bytes(
-    method: str, path: str, headers: dict[str, str] | list[tuple[str, str]] | None = None,
+    method: str,
+    path: str,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
     body: bytes | None = None,
-) -> bytes:  # fmt: skip
+) -> bytes:
     """An HTTP/1.1 request exactly as given (no validation of names, values or lengths)."""
     items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     if body is not None and not any(k.lower() == "content-length" for k, _ in items):

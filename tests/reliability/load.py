@@ -51,17 +51,31 @@ def open_shop(url: str, *, capacity: int = 1000, days_ahead: int = 1) -> Shop:
     """Creates a store in UTC, open 00:00-23:45 every day, and returns its slots `days_ahead`
     days from now (tomorrow by default, so none of them slips into the past during a test)."""
     with httpx.Client(base_url=url, headers=STAFF, timeout=10) as http:
-        created = http.post("/v1/stores", json={
-            "name": "Reliability Roasters", "address": "1 Fault Lane", "timezone": "UTC",
-            "slot_minutes": 15, "slot_capacity": capacity, "lead_time_minutes": 0,
-            "opening_hours": ALL_DAY,
-        })  # fmt: skip
+        created = http.post(
+            "/v1/stores",
+            json={
+                "name": "Reliability Roasters",
+                "address": "1 Fault Lane",
+                "timezone": "UTC",
+                "slot_minutes": 15,
+                "slot_capacity": capacity,
+                "lead_time_minutes": 0,
+                "opening_hours": ALL_DAY,
+            },
+        )
         created.raise_for_status()
         store_id = created.json()["id"]
-        item = http.post(f"/v1/stores/{store_id}/menu", json={
-            "name": "Flat White", "description": "Double shot, steamed milk", "category": "coffee",
-            "price_cents": 380, "currency": "EUR", "tags": ["hot", "popular"],
-        })  # fmt: skip
+        item = http.post(
+            f"/v1/stores/{store_id}/menu",
+            json={
+                "name": "Flat White",
+                "description": "Double shot, steamed milk",
+                "category": "coffee",
+                "price_cents": 380,
+                "currency": "EUR",
+                "tags": ["hot", "popular"],
+            },
+        )
         item.raise_for_status()
         day = (date.today() + timedelta(days=days_ahead)).isoformat()
         slots = http.get(f"/v1/stores/{store_id}/slots", params={"date": day}).json()["items"]
@@ -260,9 +274,13 @@ class BackgroundLoad:
     async def _attempt(self, client: httpx.AsyncClient, placed: PlacedOrder, body: Any) -> bool:
         """One try; True when it settled the order (201, or a refusal retrying cannot fix)."""
         outcome, response = await self._request(
-            client, "order", "POST", "/v1/orders", json=body,
+            client,
+            "order",
+            "POST",
+            "/v1/orders",
+            json=body,
             headers={"Idempotency-Key": placed.key},
-        )  # fmt: skip
+        )
         placed.attempts.append(outcome)
         if response is not None and response.status_code == 201:
             placed.order_id = response.json()["id"]

@@ -79,9 +79,13 @@ class Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.process = subprocess.Popen(
-            self.args, env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
+            self.args,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
 
     @property
     def running(self) -> bool:
@@ -138,16 +142,25 @@ class Service(Process):
         metrics_dir = workdir / "metrics"
         metrics_dir.mkdir(exist_ok=True)
         env = base_env(
-            APP_ENV="production", HOST="127.0.0.1", PORT=self.port,
-            STAFF_API_KEYS=STAFF_KEY, ADMIN_TOKEN=ADMIN_TOKEN, METRICS_TOKEN=METRICS_TOKEN,
+            APP_ENV="production",
+            HOST="127.0.0.1",
+            PORT=self.port,
+            STAFF_API_KEYS=STAFF_KEY,
+            ADMIN_TOKEN=ADMIN_TOKEN,
+            METRICS_TOKEN=METRICS_TOKEN,
             OPENAI_API_KEY="sk-reliability-not-a-real-key",
             OPENAI_BASE_URL="http://127.0.0.1:9/v1",  # discard port: tests that use AI override
-            JSON_DATA_PATH=workdir / "pickup.json", PROMETHEUS_MULTIPROC_DIR=metrics_dir,
-            SEED_DEMO_DATA="false", ACCESS_LOG="false", LOG_LEVEL="warning",
+            JSON_DATA_PATH=workdir / "pickup.json",
+            PROMETHEUS_MULTIPROC_DIR=metrics_dir,
+            SEED_DEMO_DATA="false",
+            ACCESS_LOG="false",
+            LOG_LEVEL="warning",
             # One client (this test) sends everything: the limiter stays on, its budget huge.
-            RATE_LIMIT_MAX=10_000_000, RATE_LIMIT_ORDERS_MAX=10_000_000,
-            RATE_LIMIT_AI_MAX=10_000_000, SHUTDOWN_GRACE_S=3,
-        )  # fmt: skip
+            RATE_LIMIT_MAX=10_000_000,
+            RATE_LIMIT_ORDERS_MAX=10_000_000,
+            RATE_LIMIT_AI_MAX=10_000_000,
+            SHUTDOWN_GRACE_S=3,
+        )
         env.update({k: str(v) for k, v in settings.items()})
         super().__init__([PICKUP, "serve"], env, workdir, workdir / "service.log")
 
@@ -243,8 +256,19 @@ class PrivateRedis(Process):
         self.dir = workdir / "redis"
         self.dir.mkdir(parents=True, exist_ok=True)
         binary = shutil.which("redis-server") or "redis-server"
-        args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.dir)]  # fmt: skip
+        args = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.dir),
+        ]
         super().__init__(args, base_env(), self.dir, self.dir / "redis.log")
 
     def start(self) -> PrivateRedis:
@@ -320,10 +344,23 @@ class PrivatePostgres:
         return self
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=200")  # fmt: skip
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "30",
-                  "-o", options, "start")  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.home} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            options,
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "-m", mode, "stop")

@@ -54,11 +54,16 @@ def test_the_breaker_opens_on_a_slow_then_failing_upstream_falls_back_fast_and_c
     dsn = private_postgres.create_database()
     with FakeOpenAI(tmp_path) as upstream, PrivateRedis(tmp_path) as redis:
         service = Service(
-            tmp_path / "service", WEB_CONCURRENCY=2, DATA_BACKEND="postgres", DATABASE_URL=dsn,
-            REDIS_URL=redis.url, OPENAI_BASE_URL=f"{upstream.url}/v1",
-            OPENAI_TIMEOUT_MS=int(TIMEOUT_S * 1000), BREAKER_FAIL_MAX=FAIL_MAX,
+            tmp_path / "service",
+            WEB_CONCURRENCY=2,
+            DATA_BACKEND="postgres",
+            DATABASE_URL=dsn,
+            REDIS_URL=redis.url,
+            OPENAI_BASE_URL=f"{upstream.url}/v1",
+            OPENAI_TIMEOUT_MS=int(TIMEOUT_S * 1000),
+            BREAKER_FAIL_MAX=FAIL_MAX,
             BREAKER_RESET_TIMEOUT_S=RESET_S,
-        ).start()  # fmt: skip
+        ).start()
         try:
             shop = open_shop(service.url)
             one_worker = httpx.Limits(max_connections=1, max_keepalive_connections=1)

@@ -26,35 +26,46 @@ SCENARIO = "slot rush and retries, 2 workers"
 @pytest.fixture
 def two_workers(tmp_path: Path, private_postgres: PrivatePostgres) -> Iterator[tuple[Service, str]]:
     dsn = private_postgres.create_database()
-    with PrivateRedis(tmp_path) as redis, Service(
-        tmp_path / "service", WEB_CONCURRENCY=2, DATA_BACKEND="postgres", DATABASE_URL=dsn,
-        REDIS_URL=redis.url,
-    ) as service:  # fmt: skip
+    with (
+        PrivateRedis(tmp_path) as redis,
+        Service(
+            tmp_path / "service",
+            WEB_CONCURRENCY=2,
+            DATA_BACKEND="postgres",
+            DATABASE_URL=dsn,
+            REDIS_URL=redis.url,
+        ) as service,
+    ):
         yield service, dsn
 
 
 async def send_all(url: str, requests: list[tuple[dict[str, Any], dict[str, str]]]) -> list[Any]:
     limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
-        return await asyncio.gather(*(
-            client.post("/v1/orders", json=body, headers=headers) for body, headers in requests
-        ))  # fmt: skip
+        return await asyncio.gather(
+            *(client.post("/v1/orders", json=body, headers=headers) for body, headers in requests)
+        )
 
 
 def stored_orders(pg: PrivatePostgres, dsn: str, shop: Shop) -> list[Any]:
     return pg.fetch(
-        dsn, "SELECT o.id::text AS id, o.pickup_slot_start AS slot, o.status, k.key "
+        dsn,
+        "SELECT o.id::text AS id, o.pickup_slot_start AS slot, o.status, k.key "
         "FROM orders o LEFT JOIN idempotency_keys k ON k.order_id = o.id "
-        "WHERE o.store_id = $1::uuid", shop.store_id,
-    )  # fmt: skip
+        "WHERE o.store_id = $1::uuid",
+        shop.store_id,
+    )
 
 
 @pytest.mark.timeout(60)
 def test_a_rush_of_180_orders_on_three_slots_of_five_seats_books_exactly_fifteen(
     two_workers: tuple[Service, str], private_postgres: PrivatePostgres, summary: Summary
 ) -> None:
-    row = summary(SCENARIO, done="180 simultaneous orders for 3 slots x 5 seats; 10 keys x 6 "
-                  "simultaneous retries into 3 seats; 20 keys x 5 retries with room")  # fmt: skip
+    row = summary(
+        SCENARIO,
+        done="180 simultaneous orders for 3 slots x 5 seats; 10 keys x 6 "
+        "simultaneous retries into 3 seats; 20 keys x 5 retries with room",
+    )
     service, dsn = two_workers
     shop = open_shop(service.url, capacity=5)
     slots = shop.slots[:3]
@@ -68,8 +79,9 @@ def test_a_rush_of_180_orders_on_three_slots_of_five_seats_books_exactly_fifteen
         by_slot[slot][response.status_code] += 1
     refused = {r.json()["error"]["code"] for r in responses if r.status_code != 201}
     stored = Counter(r["slot"].isoformat() for r in stored_orders(private_postgres, dsn, shop))
-    listed = httpx.get(f"{service.url}/v1/stores/{shop.store_id}/slots",
-                       params={"date": slots[0][:10]}).json()["items"]  # fmt: skip
+    listed = httpx.get(
+        f"{service.url}/v1/stores/{shop.store_id}/slots", params={"date": slots[0][:10]}
+    ).json()["items"]
     remaining = {s["start"]: s["remaining"] for s in listed}
     unexpected = [r for r in responses if r.status_code not in (201, 409)]
     row.add(requests=len(responses), failures=len(unexpected))
@@ -132,8 +144,11 @@ def test_simultaneous_retries_of_one_order_on_both_workers_create_it_once(
     assert all(len(found) == 1 for found in ids.values())
     assert len(stored_orders(private_postgres, dsn, roomy)) == 20
     # The same key with another body is refused, not replayed.
-    other = httpx.post(f"{service.url}/v1/orders", json=roomy.order(roomy.slots[2]),
-                       headers={"Idempotency-Key": keys[0]})  # fmt: skip
+    other = httpx.post(
+        f"{service.url}/v1/orders",
+        json=roomy.order(roomy.slots[2]),
+        headers={"Idempotency-Key": keys[0]},
+    )
     row.add(requests=1, failures=int(other.status_code != 409))
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_key_reused"

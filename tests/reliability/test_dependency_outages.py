@@ -57,9 +57,12 @@ def test_orders_keep_succeeding_while_redis_is_killed_and_cache_and_limiter_reco
     dsn = private_postgres.create_database()
     redis = PrivateRedis(tmp_path).start()
     service = Service(
-        tmp_path / "service", WEB_CONCURRENCY=WORKERS, DATA_BACKEND="postgres",
-        DATABASE_URL=dsn, REDIS_URL=redis.url,
-    ).start()  # fmt: skip
+        tmp_path / "service",
+        WEB_CONCURRENCY=WORKERS,
+        DATA_BACKEND="postgres",
+        DATABASE_URL=dsn,
+        REDIS_URL=redis.url,
+    ).start()
     try:
         shop = open_shop(service.url)
         with BackgroundLoad(service.url, shop, max_seconds=45) as load:
@@ -85,8 +88,9 @@ def test_orders_keep_succeeding_while_redis_is_killed_and_cache_and_limiter_reco
                 lambda: every_worker_says(
                     service.url, lambda r: r.json()["checks"]["cache"]["status"] == "ok"
                 ),
-                timeout=15, what="/readyz did not report the cache ok again",
-            )  # fmt: skip
+                timeout=15,
+                what="/readyz did not report the cache ok again",
+            )
             recovered_at = load.now()
             hits_then = metric_sum(service.metrics(), "cache_requests_total", result="hit")
             load.wait_for_requests(500)
@@ -124,9 +128,13 @@ def test_a_postgres_restart_answers_503_meanwhile_and_loses_no_acknowledged_orde
     dsn = private_postgres.create_database()
     redis = PrivateRedis(tmp_path).start()
     service = Service(
-        tmp_path / "service", WEB_CONCURRENCY=WORKERS, DATA_BACKEND="postgres",
-        DATABASE_URL=dsn, REDIS_URL=redis.url, DB_POOL_MAX=5,
-    ).start()  # fmt: skip
+        tmp_path / "service",
+        WEB_CONCURRENCY=WORKERS,
+        DATA_BACKEND="postgres",
+        DATABASE_URL=dsn,
+        REDIS_URL=redis.url,
+        DB_POOL_MAX=5,
+    ).start()
     restarted = True
     try:
         shop = open_shop(service.url)
@@ -138,9 +146,10 @@ def test_a_postgres_restart_answers_503_meanwhile_and_loses_no_acknowledged_orde
             restarted = False
             private_postgres.stop("fast")
             wait_until(
-                lambda: readiness(service.url).status_code == 503, timeout=10,
+                lambda: readiness(service.url).status_code == 503,
+                timeout=10,
                 what="/readyz did not turn 503 with the database down",
-            )  # fmt: skip
+            )
             refused = readiness(service.url).json()
             hold_until(load, stopped_at + OUTAGE_S)
             private_postgres.start()
@@ -148,8 +157,9 @@ def test_a_postgres_restart_answers_503_meanwhile_and_loses_no_acknowledged_orde
             back_at = load.now()
             wait_until(
                 lambda: every_worker_says(service.url, lambda r: r.status_code == 200),
-                timeout=20, what="/readyz did not turn 200 again after the database came back",
-            )  # fmt: skip
+                timeout=20,
+                what="/readyz did not turn 200 again after the database came back",
+            )
             recovered_at = load.now()
             load.wait_for_requests(300)
         assert service.tree() == processes, "a worker was restarted; the pool should heal alone"
@@ -162,17 +172,22 @@ def test_a_postgres_restart_answers_503_meanwhile_and_loses_no_acknowledged_orde
     outcomes = load.outcomes
     refusals = [o for o in outcomes if o.status == 503]
     broken = [
-        o for o in load.failures(outcomes)
-        if o.status != 503 or o.error != "service_unavailable" or b"asyncpg" in o.body
-        or b"SELECT" in o.body or b"connection" in o.body.lower()
-    ]  # fmt: skip
+        o
+        for o in load.failures(outcomes)
+        if o.status != 503
+        or o.error != "service_unavailable"
+        or b"asyncpg" in o.body
+        or b"SELECT" in o.body
+        or b"connection" in o.body.lower()
+    ]
     acknowledged = load.acknowledged()
     lost = [o for o in load.orders if not o.acknowledged]
     stored = private_postgres.fetch(
-        dsn, "SELECT o.id::text AS id, k.key FROM orders o "
+        dsn,
+        "SELECT o.id::text AS id, k.key FROM orders o "
         "LEFT JOIN idempotency_keys k ON k.order_id = o.id WHERE o.store_id = $1::uuid",
         shop.store_id,
-    )  # fmt: skip
+    )
     stored_ids = {r["id"] for r in stored}
     missing = [o.order_id for o in acknowledged if o.order_id not in stored_ids]
     row.add(requests=len(outcomes), failures=len(broken) + len(lost) + len(missing))

@@ -94,156 +94,391 @@ def raw_header(name: str, value: bytes) -> Callable[[Production], Answer]:
 
 CASES = [
     # -- bodies -------------------------------------------------------------------------------
-    Hostile("a body declared far over MAX_BODY_BYTES, refused before it is sent",
-            lambda p: raw(p, request_bytes("POST", "/v1/orders",
-                                           {**JSON, "Content-Length": "10000000"})),
-            413, "payload_too_large"),
-    Hostile("a chunked body that grows over MAX_BODY_BYTES",
-            lambda p: call(p, "POST", "/v1/orders", headers=JSON, content=chunks(4 * MAX_BODY)),
-            413, "payload_too_large"),
-    Hostile("a truncated JSON body", lambda p: post_order(p, order_json(p)[:40]),
-            400, "malformed_request"),
+    Hostile(
+        "a body declared far over MAX_BODY_BYTES, refused before it is sent",
+        lambda p: raw(
+            p, request_bytes("POST", "/v1/orders", {**JSON, "Content-Length": "10000000"})
+        ),
+        413,
+        "payload_too_large",
+    ),
+    Hostile(
+        "a chunked body that grows over MAX_BODY_BYTES",
+        lambda p: call(p, "POST", "/v1/orders", headers=JSON, content=chunks(4 * MAX_BODY)),
+        413,
+        "payload_too_large",
+    ),
+    Hostile(
+        "a truncated JSON body",
+        lambda p: post_order(p, order_json(p)[:40]),
+        400,
+        "malformed_request",
+    ),
     Hostile("an empty body", lambda p: post_order(p, b""), 400, "malformed_request"),
-    Hostile("invalid UTF-8 in a string",
-            lambda p: post_order(p, order_json(p).replace(b"Grace", b"Gr\xff\xfece")),
-            400, "malformed_request"),
-    Hostile("JSON encoded as UTF-16", lambda p: post_order(p, order_json(p).decode().encode(
-        "utf-16")), 400, "malformed_request"),
-    Hostile("JSON nested 5000 levels deep",
-            lambda p: post_order(p, order_json(p)[:-1] + b', "note": ' + b"[" * 5000
-                                 + b"]" * 5000 + b"}"),
-            400, "malformed_request"),
-    Hostile("a JSON array instead of an object", lambda p: post_order(p, b"[1, 2, 3]"),
-            422, "validation_failed", "body"),
+    Hostile(
+        "invalid UTF-8 in a string",
+        lambda p: post_order(p, order_json(p).replace(b"Grace", b"Gr\xff\xfece")),
+        400,
+        "malformed_request",
+    ),
+    Hostile(
+        "JSON encoded as UTF-16",
+        lambda p: post_order(p, order_json(p).decode().encode("utf-16")),
+        400,
+        "malformed_request",
+    ),
+    Hostile(
+        "JSON nested 5000 levels deep",
+        lambda p: post_order(
+            p, order_json(p)[:-1] + b', "note": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+        ),
+        400,
+        "malformed_request",
+    ),
+    Hostile(
+        "a JSON array instead of an object",
+        lambda p: post_order(p, b"[1, 2, 3]"),
+        422,
+        "validation_failed",
+        "body",
+    ),
     # -- numbers ------------------------------------------------------------------------------
-    Hostile("a 5000-digit quantity", lambda p: post_order(p, with_quantity(p, "9" * 5000)),
-            400, "malformed_request"),
-    Hostile("a quantity of 1e309 (infinity)", lambda p: post_order(p, with_quantity(p, "1e309")),
-            422, "validation_failed", "items.0.quantity"),
-    Hostile("a negative quantity", lambda p: post_order(p, with_quantity(p, "-3")),
-            422, "validation_failed", "items.0.quantity"),
-    Hostile("a zero quantity", lambda p: post_order(p, with_quantity(p, "0")),
-            422, "validation_failed", "items.0.quantity"),
-    Hostile("a fractional quantity", lambda p: post_order(p, with_quantity(p, "1.5")),
-            422, "validation_failed", "items.0.quantity"),
-    Hostile("a quantity sent as a string", lambda p: post_order(p, with_quantity(p, '"1"')),
-            422, "validation_failed", "items.0.quantity"),
-    Hostile("a negative price on a new menu item",
-            lambda p: call(p, "POST", f"/v1/stores/{p.shop.store_id}/menu", headers=STAFF,
-                           json={"name": "Free money", "category": "x", "price_cents": -500,
-                                 "currency": "EUR"}),
-            422, "validation_failed", "price_cents"),
-    Hostile("a price of 10^30 minor units",
-            lambda p: call(p, "PATCH", f"/v1/stores/{p.shop.store_id}/menu/{p.shop.item_id}",
-                           headers=STAFF, json={"price_cents": 10**30}),
-            422, "validation_failed", "price_cents"),
+    Hostile(
+        "a 5000-digit quantity",
+        lambda p: post_order(p, with_quantity(p, "9" * 5000)),
+        400,
+        "malformed_request",
+    ),
+    Hostile(
+        "a quantity of 1e309 (infinity)",
+        lambda p: post_order(p, with_quantity(p, "1e309")),
+        422,
+        "validation_failed",
+        "items.0.quantity",
+    ),
+    Hostile(
+        "a negative quantity",
+        lambda p: post_order(p, with_quantity(p, "-3")),
+        422,
+        "validation_failed",
+        "items.0.quantity",
+    ),
+    Hostile(
+        "a zero quantity",
+        lambda p: post_order(p, with_quantity(p, "0")),
+        422,
+        "validation_failed",
+        "items.0.quantity",
+    ),
+    Hostile(
+        "a fractional quantity",
+        lambda p: post_order(p, with_quantity(p, "1.5")),
+        422,
+        "validation_failed",
+        "items.0.quantity",
+    ),
+    Hostile(
+        "a quantity sent as a string",
+        lambda p: post_order(p, with_quantity(p, '"1"')),
+        422,
+        "validation_failed",
+        "items.0.quantity",
+    ),
+    Hostile(
+        "a negative price on a new menu item",
+        lambda p: call(
+            p,
+            "POST",
+            f"/v1/stores/{p.shop.store_id}/menu",
+            headers=STAFF,
+            json={"name": "Free money", "category": "x", "price_cents": -500, "currency": "EUR"},
+        ),
+        422,
+        "validation_failed",
+        "price_cents",
+    ),
+    Hostile(
+        "a price of 10^30 minor units",
+        lambda p: call(
+            p,
+            "PATCH",
+            f"/v1/stores/{p.shop.store_id}/menu/{p.shop.item_id}",
+            headers=STAFF,
+            json={"price_cents": 10**30},
+        ),
+        422,
+        "validation_failed",
+        "price_cents",
+    ),
     # -- slots --------------------------------------------------------------------------------
-    Hostile("a pickup slot in the past",
-            lambda p: post_order(p, order_json(p, slot=slot_shifted(p, timedelta(days=-2)))),
-            422, "validation_failed", "pickup_slot_start"),
-    Hostile("a pickup slot 7 minutes off the slot grid",
-            lambda p: post_order(p, order_json(p, slot=slot_shifted(p, timedelta(minutes=7)))),
-            422, "validation_failed", "pickup_slot_start"),
-    Hostile("a pickup slot beyond the 30-day horizon",
-            lambda p: post_order(p, order_json(p, slot=slot_shifted(p, timedelta(days=45)))),
-            422, "validation_failed", "pickup_slot_start"),
-    Hostile("a pickup slot without a UTC offset",
-            lambda p: post_order(p, order_json(p, slot=p.shop.slots[0][:19])),
-            422, "validation_failed", "pickup_slot_start"),
+    Hostile(
+        "a pickup slot in the past",
+        lambda p: post_order(p, order_json(p, slot=slot_shifted(p, timedelta(days=-2)))),
+        422,
+        "validation_failed",
+        "pickup_slot_start",
+    ),
+    Hostile(
+        "a pickup slot 7 minutes off the slot grid",
+        lambda p: post_order(p, order_json(p, slot=slot_shifted(p, timedelta(minutes=7)))),
+        422,
+        "validation_failed",
+        "pickup_slot_start",
+    ),
+    Hostile(
+        "a pickup slot beyond the 30-day horizon",
+        lambda p: post_order(p, order_json(p, slot=slot_shifted(p, timedelta(days=45)))),
+        422,
+        "validation_failed",
+        "pickup_slot_start",
+    ),
+    Hostile(
+        "a pickup slot without a UTC offset",
+        lambda p: post_order(p, order_json(p, slot=p.shop.slots[0][:19])),
+        422,
+        "validation_failed",
+        "pickup_slot_start",
+    ),
     # -- unknown fields -----------------------------------------------------------------------
-    Hostile("an unknown top-level field",
-            lambda p: post_order(p, order_json(p, total_cents=0)),
-            422, "validation_failed", "total_cents"),
-    Hostile("an unknown nested field",
-            lambda p: post_order(p, order_json(p, customer={"name": "Eve", "phone": "+15550100",
-                                                            "is_staff": True})),
-            422, "validation_failed", "customer.is_staff"),
+    Hostile(
+        "an unknown top-level field",
+        lambda p: post_order(p, order_json(p, total_cents=0)),
+        422,
+        "validation_failed",
+        "total_cents",
+    ),
+    Hostile(
+        "an unknown nested field",
+        lambda p: post_order(
+            p, order_json(p, customer={"name": "Eve", "phone": "+15550100", "is_staff": True})
+        ),
+        422,
+        "validation_failed",
+        "customer.is_staff",
+    ),
     # -- content types ------------------------------------------------------------------------
-    Hostile("a JSON body sent as text/plain",
-            lambda p: post_order(p, order_json(p), {"Content-Type": "text/plain"}),
-            415, "unsupported_media_type"),
-    Hostile("a form-encoded body",
-            lambda p: call(p, "POST", "/v1/orders", data={"store_id": p.shop.store_id}),
-            415, "unsupported_media_type"),
-    Hostile("a body with no Content-Type",
-            lambda p: raw(p, request_bytes("POST", "/v1/orders", {}, order_json(p))),
-            415, "unsupported_media_type"),
+    Hostile(
+        "a JSON body sent as text/plain",
+        lambda p: post_order(p, order_json(p), {"Content-Type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    ),
+    Hostile(
+        "a form-encoded body",
+        lambda p: call(p, "POST", "/v1/orders", data={"store_id": p.shop.store_id}),
+        415,
+        "unsupported_media_type",
+    ),
+    Hostile(
+        "a body with no Content-Type",
+        lambda p: raw(p, request_bytes("POST", "/v1/orders", {}, order_json(p))),
+        415,
+        "unsupported_media_type",
+    ),
     # -- ids and paths ------------------------------------------------------------------------
-    Hostile("encoded path traversal as an order id",
-            lambda p: call(p, "GET", "/v1/orders/..%2F..%2F..%2Fetc%2Fpasswd"),
-            404, "not_found"),
-    Hostile("raw ../ segments after an id",
-            lambda p: raw(p, request_bytes("GET", "/v1/orders/../../../etc/passwd")),
-            404, "not_found"),
-    Hostile("encoded dot segments as a store id",
-            lambda p: call(p, "GET", "/v1/stores/%2e%2e/menu"), 404, "not_found"),
-    Hostile("a NUL byte after a real store id",
-            lambda p: call(p, "GET", f"/v1/stores/{p.shop.store_id}%00/menu"), 404, "not_found"),
-    Hostile("SQL in a store id",
-            lambda p: call(p, "GET", "/v1/stores/1'%20OR%20'1'%3D'1/slots?date=2030-01-01"),
-            404, "not_found"),
+    Hostile(
+        "encoded path traversal as an order id",
+        lambda p: call(p, "GET", "/v1/orders/..%2F..%2F..%2Fetc%2Fpasswd"),
+        404,
+        "not_found",
+    ),
+    Hostile(
+        "raw ../ segments after an id",
+        lambda p: raw(p, request_bytes("GET", "/v1/orders/../../../etc/passwd")),
+        404,
+        "not_found",
+    ),
+    Hostile(
+        "encoded dot segments as a store id",
+        lambda p: call(p, "GET", "/v1/stores/%2e%2e/menu"),
+        404,
+        "not_found",
+    ),
+    Hostile(
+        "a NUL byte after a real store id",
+        lambda p: call(p, "GET", f"/v1/stores/{p.shop.store_id}%00/menu"),
+        404,
+        "not_found",
+    ),
+    Hostile(
+        "SQL in a store id",
+        lambda p: call(p, "GET", "/v1/stores/1'%20OR%20'1'%3D'1/slots?date=2030-01-01"),
+        404,
+        "not_found",
+    ),
     # -- query strings ------------------------------------------------------------------------
-    Hostile("a page size over the maximum", lambda p: call(p, "GET", "/v1/stores?limit=101"),
-            422, "validation_failed", "limit"),
-    Hostile("a 30-digit page size", lambda p: call(p, "GET", "/v1/stores?limit=" + "9" * 30),
-            422, "validation_failed", "limit"),
-    Hostile("an impossible date",
-            lambda p: call(p, "GET", f"/v1/stores/{p.shop.store_id}/slots?date=2026-02-30"),
-            422, "validation_failed", "date"),
-    Hostile("a forged pagination cursor",
-            lambda p: call(p, "GET", "/v1/stores?cursor=" + "A" * 200),
-            422, "validation_failed", "cursor"),
+    Hostile(
+        "a page size over the maximum",
+        lambda p: call(p, "GET", "/v1/stores?limit=101"),
+        422,
+        "validation_failed",
+        "limit",
+    ),
+    Hostile(
+        "a 30-digit page size",
+        lambda p: call(p, "GET", "/v1/stores?limit=" + "9" * 30),
+        422,
+        "validation_failed",
+        "limit",
+    ),
+    Hostile(
+        "an impossible date",
+        lambda p: call(p, "GET", f"/v1/stores/{p.shop.store_id}/slots?date=2026-02-30"),
+        422,
+        "validation_failed",
+        "date",
+    ),
+    Hostile(
+        "a forged pagination cursor",
+        lambda p: call(p, "GET", "/v1/stores?cursor=" + "A" * 200),
+        422,
+        "validation_failed",
+        "cursor",
+    ),
     # -- credentials and headers --------------------------------------------------------------
-    Hostile("a 256-character Idempotency-Key",
-            lambda p: post_order(p, order_json(p), {"Idempotency-Key": "k" * 256}),
-            422, "validation_failed", "Idempotency-Key"),
-    Hostile("a non-printable Idempotency-Key",
-            lambda p: post_order(p, order_json(p), {"Idempotency-Key": b"key\xa0\x85"}),
-            422, "validation_failed", "Idempotency-Key"),
-    Hostile("Basic credentials on a staff route",
-            lambda p: call(p, "GET", f"/v1/stores/{p.shop.store_id}/orders",
-                           headers={"Authorization": "Basic YWRtaW46YWRtaW4="}),
-            401, "unauthenticated"),
-    Hostile("a staff key that is almost right",
-            lambda p: call(p, "GET", f"/v1/stores/{p.shop.store_id}/orders",
-                           headers={"Authorization": STAFF["Authorization"][:-1] + "X"}),
-            401, "unauthenticated"),
-    Hostile("a staff key on the admin route",
-            lambda p: call(p, "GET", "/v1/admin/breakers", headers=STAFF), 403, "forbidden"),
-    Hostile("a wrong method", lambda p: call(p, "DELETE", f"/v1/stores/{p.shop.store_id}"),
-            405, "method_not_allowed"),
+    Hostile(
+        "a 256-character Idempotency-Key",
+        lambda p: post_order(p, order_json(p), {"Idempotency-Key": "k" * 256}),
+        422,
+        "validation_failed",
+        "Idempotency-Key",
+    ),
+    Hostile(
+        "a non-printable Idempotency-Key",
+        lambda p: post_order(p, order_json(p), {"Idempotency-Key": b"key\xa0\x85"}),
+        422,
+        "validation_failed",
+        "Idempotency-Key",
+    ),
+    Hostile(
+        "Basic credentials on a staff route",
+        lambda p: call(
+            p,
+            "GET",
+            f"/v1/stores/{p.shop.store_id}/orders",
+            headers={"Authorization": "Basic YWRtaW46YWRtaW4="},
+        ),
+        401,
+        "unauthenticated",
+    ),
+    Hostile(
+        "a staff key that is almost right",
+        lambda p: call(
+            p,
+            "GET",
+            f"/v1/stores/{p.shop.store_id}/orders",
+            headers={"Authorization": STAFF["Authorization"][:-1] + "X"},
+        ),
+        401,
+        "unauthenticated",
+    ),
+    Hostile(
+        "a staff key on the admin route",
+        lambda p: call(p, "GET", "/v1/admin/breakers", headers=STAFF),
+        403,
+        "forbidden",
+    ),
+    Hostile(
+        "a wrong method",
+        lambda p: call(p, "DELETE", f"/v1/stores/{p.shop.store_id}"),
+        405,
+        "method_not_allowed",
+    ),
     # -- slowloris ----------------------------------------------------------------------------
-    Hostile("a body that stops arriving (slowloris)",
-            lambda p: raw(p, request_bytes("POST", "/v1/orders",
-                                           {**JSON, "Content-Length": "400"}) + b'{"store_id": ',
-                          then=stalled_body, timeout=BODY_TIMEOUT_S + 5),
-            408, "request_timeout"),
+    Hostile(
+        "a body that stops arriving (slowloris)",
+        lambda p: raw(
+            p,
+            request_bytes("POST", "/v1/orders", {**JSON, "Content-Length": "400"})
+            + b'{"store_id": ',
+            then=stalled_body,
+            timeout=BODY_TIMEOUT_S + 5,
+        ),
+        408,
+        "request_timeout",
+    ),
     # -- refused by the HTTP parser (raw sockets) ---------------------------------------------
-    Hostile("CR LF and a Set-Cookie smuggled into a header value",
-            raw_header("X-Request-ID", b"<id>\r\nSet-Cookie: session=evil"), 200, None),
-    Hostile("a bare CR inside a header value",
-            raw_header("X-Request-ID", b"abc\rSet-Cookie: session=evil"), 400, None),
-    Hostile("a bare LF inside a header value",
-            raw_header("Idempotency-Key", b"abc\nSet-Cookie: session=evil"), 400, None),
-    Hostile("a NUL byte inside a header value",
-            raw_header("Authorization", b"Bearer abc\x00def"), 400, None),
-    Hostile("obsolete line folding",
-            raw_header("X-Request-ID", b"abc\r\n Set-Cookie: session=evil"), 400, None),
-    Hostile("Content-Length together with Transfer-Encoding (smuggling)",
-            lambda p: raw(p, request_bytes("POST", "/v1/orders", [
-                ("Content-Type", "application/json"), ("Content-Length", "4"),
-                ("Transfer-Encoding", "chunked")], b"0\r\n\r\n")),
-            400, None),
-    Hostile("two different Content-Lengths",
-            lambda p: raw(p, request_bytes("POST", "/v1/orders", [
-                ("Content-Type", "application/json"), ("Content-Length", "2"),
-                ("Content-Length", "3")], b"{}x")),
-            400, None),
-    Hostile("a negative Content-Length",
-            lambda p: raw(p, request_bytes("POST", "/v1/orders", [
-                ("Content-Type", "application/json"), ("Content-Length", "-1")], b"{}")),
-            400, None),
-]  # fmt: skip
+    Hostile(
+        "CR LF and a Set-Cookie smuggled into a header value",
+        raw_header("X-Request-ID", b"<id>\r\nSet-Cookie: session=evil"),
+        200,
+        None,
+    ),
+    Hostile(
+        "a bare CR inside a header value",
+        raw_header("X-Request-ID", b"abc\rSet-Cookie: session=evil"),
+        400,
+        None,
+    ),
+    Hostile(
+        "a bare LF inside a header value",
+        raw_header("Idempotency-Key", b"abc\nSet-Cookie: session=evil"),
+        400,
+        None,
+    ),
+    Hostile(
+        "a NUL byte inside a header value",
+        raw_header("Authorization", b"Bearer abc\x00def"),
+        400,
+        None,
+    ),
+    Hostile(
+        "obsolete line folding",
+        raw_header("X-Request-ID", b"abc\r\n Set-Cookie: session=evil"),
+        400,
+        None,
+    ),
+    Hostile(
+        "Content-Length together with Transfer-Encoding (smuggling)",
+        lambda p: raw(
+            p,
+            request_bytes(
+                "POST",
+                "/v1/orders",
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", "4"),
+                    ("Transfer-Encoding", "chunked"),
+                ],
+                b"0\r\n\r\n",
+            ),
+        ),
+        400,
+        None,
+    ),
+    Hostile(
+        "two different Content-Lengths",
+        lambda p: raw(
+            p,
+            request_bytes(
+                "POST",
+                "/v1/orders",
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", "2"),
+                    ("Content-Length", "3"),
+                ],
+                b"{}x",
+            ),
+        ),
+        400,
+        None,
+    ),
+    Hostile(
+        "a negative Content-Length",
+        lambda p: raw(
+            p,
+            request_bytes(
+                "POST",
+                "/v1/orders",
+                [("Content-Type", "application/json"), ("Content-Length", "-1")],
+                b"{}",
+            ),
+        ),
+        400,
+        None,
+    ),
+]
 
 
 @pytest.mark.timeout(30)
@@ -336,10 +571,16 @@ def test_slot_times_are_rfc_3339_even_for_zones_that_used_local_mean_time(
 ) -> None:
     fixed_bug(summary, requests=2)
     p = production
-    store = httpx.post(f"{p.service.url}/v1/stores", headers=STAFF, json={
-        "name": "Monrovia Coffee", "address": "1 Broad St", "timezone": "Africa/Monrovia",
-        "opening_hours": {"tue": [{"opens": "07:00", "closes": "09:00"}]},
-    }).json()  # fmt: skip
+    store = httpx.post(
+        f"{p.service.url}/v1/stores",
+        headers=STAFF,
+        json={
+            "name": "Monrovia Coffee",
+            "address": "1 Broad St",
+            "timezone": "Africa/Monrovia",
+            "opening_hours": {"tue": [{"opens": "07:00", "closes": "09:00"}]},
+        },
+    ).json()
     answer = call(p, "GET", f"/v1/stores/{store['id']}/slots?date=1971-06-01")
     if answer.status == 422:
         return  # refusing a day that can never be booked is a fix too
@@ -355,10 +596,20 @@ def test_a_nul_character_in_text_is_refused_with_422_not_a_503_outage(
     fixed_bug(summary, requests=2)
     p = production
     answers = [
-        call(p, "POST", f"/v1/stores/{p.shop.store_id}/menu", headers=STAFF, json={
-            "name": "Mocha\u0000", "category": "coffee", "price_cents": 400, "currency": "EUR"}),
+        call(
+            p,
+            "POST",
+            f"/v1/stores/{p.shop.store_id}/menu",
+            headers=STAFF,
+            json={
+                "name": "Mocha\u0000",
+                "category": "coffee",
+                "price_cents": 400,
+                "currency": "EUR",
+            },
+        ),
         post_order(p, order_json(p, note="ring twice\u0000")),
-    ]  # fmt: skip
+    ]
     assert [a.status for a in answers] == [422, 422], [a.body[:150] for a in answers]
 
 
@@ -407,9 +658,11 @@ def test_the_openapi_document_lists_the_429_and_503_every_v1_route_can_answer(
     document = httpx.get(f"{production.service.url}/openapi.json").json()
     missing = [
         f"{method.upper()} {path}: {sorted({'429', '503'} - set(op['responses']))}"
-        for path, ops in document["paths"].items() if path.startswith("/v1/")
-        for method, op in ops.items() if not {"429", "503"} <= set(op["responses"])
-    ]  # fmt: skip
+        for path, ops in document["paths"].items()
+        if path.startswith("/v1/")
+        for method, op in ops.items()
+        if not {"429", "503"} <= set(op["responses"])
+    ]
     assert missing == []
 
 
@@ -460,14 +713,17 @@ def test_a_client_hanging_up_mid_body_is_not_counted_as_a_server_error(
     service = production.service
 
     def errors() -> float:
-        return metric_sum(service.metrics(), "http_requests_total", route="/v1/orders",
-                          status="500")  # fmt: skip
+        return metric_sum(
+            service.metrics(), "http_requests_total", route="/v1/orders", status="500"
+        )
 
     before = errors()
     for _ in range(3):
         with socket.create_connection(("127.0.0.1", service.port), timeout=5) as sock:
-            sock.sendall(request_bytes("POST", "/v1/orders", {**JSON, "Content-Length": "500"})
-                         + b'{"store_id": ')  # fmt: skip
+            sock.sendall(
+                request_bytes("POST", "/v1/orders", {**JSON, "Content-Length": "500"})
+                + b'{"store_id": '
+            )
             sock.shutdown(socket.SHUT_WR)
             sock.settimeout(2)
             with contextlib.suppress(TimeoutError):

@@ -81,14 +81,28 @@ def test_fuzzing_the_api_from_its_own_openapi_document_finds_no_5xx_and_no_contr
     log = tmp_path / "fuzz.jsonl"
     reports = tmp_path / "reports"
     result = subprocess.run(
-        [str(BIN / "schemathesis"), "--config-file", str(settings), "--no-color", "run",
-         f"{p.service.url}/openapi.json", "--max-time", str(MAX_SECONDS),
-         "--report", "json", "--report-dir", str(reports)],
+        [
+            str(BIN / "schemathesis"),
+            "--config-file",
+            str(settings),
+            "--no-color",
+            "run",
+            f"{p.service.url}/openapi.json",
+            "--max-time",
+            str(MAX_SECONDS),
+            "--report",
+            "json",
+            "--report-dir",
+            str(reports),
+        ],
         # Its caches go to the temporary directory, never into the work tree; the hooks module
         # is imported from the repository.
-        cwd=tmp_path, env=base_env(PYTHONPATH=str(REPO), RELIABILITY_FUZZ_LOG=str(log)),
-        capture_output=True, text=True, timeout=MAX_SECONDS + 45,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=base_env(PYTHONPATH=str(REPO), RELIABILITY_FUZZ_LOG=str(log)),
+        capture_output=True,
+        text=True,
+        timeout=MAX_SECONDS + 45,
+    )
     report = json.loads(next(reports.glob("json-*.json")).read_text())
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     statuses = Counter(r["status"] // 100 * 100 for r in records if "status" in r)

@@ -59,8 +59,15 @@ def test_placeholder_secrets_are_refused_outside_development(key: str) -> None:
 def test_secret_values_never_appear_in_error_messages() -> None:
     secret = "super-secret-but-too-short"
     with pytest.raises(ConfigError) as caught:
-        load_settings({"APP_ENV": "production", "ADMIN_TOKEN": "x", "STAFF_API_KEYS": "short",
-                       "OPENAI_API_KEY": secret, "PORT": secret})  # fmt: skip
+        load_settings(
+            {
+                "APP_ENV": "production",
+                "ADMIN_TOKEN": "x",
+                "STAFF_API_KEYS": "short",
+                "OPENAI_API_KEY": secret,
+                "PORT": secret,
+            }
+        )
     assert secret not in str(caught.value)
     assert "short" not in str(caught.value).replace("at least", "")
 

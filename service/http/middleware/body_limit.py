@@ -68,9 +68,12 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = error_response(
-            413, "payload_too_large", self._message(), {"max_bytes": self.max_bytes},
+            413,
+            "payload_too_large",
+            self._message(),
+            {"max_bytes": self.max_bytes},
             headers={"Connection": "close"},
-        )  # fmt: skip
+        )
         await response(scope, receive, send)
 
     def _message(self) -> str:

@@ -18,9 +18,13 @@ async def recommendations(request: Request) -> Response:
     data, _ = await parsing.body(request, s.RecommendationIn)
     ctx = context(request)
     found = await recommend.recommend(
-        ctx.repo, ctx.recommender, store_id,
-        preferences=data.preferences, budget_cents=data.budget_cents, party_size=data.party_size,
-    )  # fmt: skip
+        ctx.repo,
+        ctx.recommender,
+        store_id,
+        preferences=data.preferences,
+        budget_cents=data.budget_cents,
+        party_size=data.party_size,
+    )
     return JSONResponse(presenters.recommendation(found))
 
 
@@ -31,9 +35,24 @@ async def breakers(request: Request) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/v1/stores/{store_id}/recommendations", recommendations,
-             "Menu recommendations (AI, or a deterministic fallback)", "ai", s.RecommendationOut,
-             body=s.RecommendationIn, errors=(400, 404, 409, 413, 415, 422, 429)),
-    Endpoint("GET", "/v1/admin/breakers", breakers, "Circuit breaker states", "admin",
-             s.BreakerList, auth="admin", errors=(401, 403)),
-]  # fmt: skip
+    Endpoint(
+        "POST",
+        "/v1/stores/{store_id}/recommendations",
+        recommendations,
+        "Menu recommendations (AI, or a deterministic fallback)",
+        "ai",
+        s.RecommendationOut,
+        body=s.RecommendationIn,
+        errors=(400, 404, 409, 413, 415, 422, 429),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/admin/breakers",
+        breakers,
+        "Circuit breaker states",
+        "admin",
+        s.BreakerList,
+        auth="admin",
+        errors=(401, 403),
+    ),
+]

@@ -47,6 +47,13 @@ async def _run(check: Any) -> tuple[str, dict[str, Any]]:
 
 ENDPOINTS = [
     Endpoint("GET", "/healthz", healthz, "Liveness", "health", s.Health),
-    Endpoint("GET", "/readyz", readyz, "Readiness with per-dependency checks", "health",
-             s.Readiness, errors=(503,)),
-]  # fmt: skip
+    Endpoint(
+        "GET",
+        "/readyz",
+        readyz,
+        "Readiness with per-dependency checks",
+        "health",
+        s.Readiness,
+        errors=(503,),
+    ),
+]

@@ -65,9 +65,20 @@ def servers() -> Iterator[list[str]]:
     processes = [
         subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", "ratelimit_app:create_app", "--factory",
-                "--app-dir", str(HERE), "--host", "127.0.0.1", "--port", str(port),
-                "--log-level", "warning", "--no-access-log",
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "ratelimit_app:create_app",
+                "--factory",
+                "--app-dir",
+                str(HERE),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
             ],
             cwd=REPO,
             env=env,
@@ -75,7 +86,7 @@ def servers() -> Iterator[list[str]]:
             stderr=subprocess.PIPE,
         )
         for port in ports
-    ]  # fmt: skip
+    ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for process, url in zip(processes, urls, strict=True):

@@ -14,8 +14,15 @@ def test_a_plain_day_has_evenly_spaced_slots_inside_opening_hours() -> None:
     store = make_store(opening_hours=(OpeningInterval(1, time(7), time(9)),))  # Tuesdays
     found = slots.day_slots(store, date(2026, 12, 1))
     assert [s.strftime("%H:%M") for s, _ in found] == [
-        "07:00", "07:15", "07:30", "07:45", "08:00", "08:15", "08:30", "08:45",
-    ]  # fmt: skip
+        "07:00",
+        "07:15",
+        "07:30",
+        "07:45",
+        "08:00",
+        "08:15",
+        "08:30",
+        "08:45",
+    ]
     assert all(end - start == timedelta(minutes=15) for start, end in found)
 
 
