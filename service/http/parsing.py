@@ -9,12 +9,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from service.domain.errors import (
-    InvalidInputError,
-    MalformedRequestError,
-    NotFoundError,
-    UnsupportedMediaTypeError,
-)
+from service.domain.errors import InvalidInputError, NotFoundError
+from service.http.transport_errors import MalformedRequestError, UnsupportedMediaTypeError
 
 M = TypeVar("M", bound=BaseModel)
 
