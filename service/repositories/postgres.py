@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +31,7 @@ from service.domain.errors import (
     ServiceUnavailableError,
     SlotFullError,
 )
+from service.domain.ids import canonical_id
 from service.domain.models import MenuItem, Order, OrderStatus, Store
 from service.errors import DataFileError
 from service.repositories import postgres_queries as q
@@ -498,10 +498,7 @@ def _replay(earlier: tuple[str, Order], idempotency: IdempotencyKey) -> tuple[Or
 
 def _uuid(value: str) -> str | None:
     # Ids are UUIDs, so anything else names nothing (as a lookup in the JSON backend would).
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
+    return canonical_id(value)
 
 
 def _cursor_id(value: str) -> str:
