@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from starlette.datastructures import MutableHeaders
-from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.domain.ids import canonical_id
+from service.errors import error_response
 from service.ratelimit.identity import ClientIdentity
 from service.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, RateLimit
 
@@ -114,9 +114,9 @@ class RateLimitMiddleware:
             results = await asyncio.gather(*(self.limiter.hit(c.policy, c.key) for c in checks))
 
         if any(isinstance(r, LimiterUnavailable) for r in results):
-            await _error(503, "rate_limiter_unavailable", "rate limiting is unavailable", {})(
-                scope, receive, send
-            )
+            await error_response(
+                503, "rate_limiter_unavailable", "rate limiting is unavailable", {}
+            )(scope, receive, send)
             return
         # A degraded decision (storage failed open) counted nothing: it neither refuses the request
         # nor is advertised in headers.
@@ -130,7 +130,7 @@ class RateLimitMiddleware:
             # The client may come back only when every refusing policy allows it again.
             check, decision = max(denied, key=lambda cd: cd[1].reset_after_s)
             retry = decision.reset_after_s
-            response = _error(
+            response = error_response(
                 429,
                 "rate_limited",
                 f"too many requests; retry after {retry} s",
@@ -223,10 +223,7 @@ def _route_path(scope: Scope) -> str:
 def _canonical_id(raw: str) -> str:
     # Spellings of one id must share one budget, or an attacker brute-forcing a pickup code gets a
     # fresh budget per spelling ("ABC…" / "abc…", a UUID with or without dashes or braces).
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        return raw.strip().casefold()
+    return canonical_id(raw) or raw.strip().casefold()
 
 
 def _duration(seconds: int) -> str:
@@ -235,9 +232,3 @@ def _duration(seconds: int) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}min"
     return f"{seconds}s"
-
-
-def _error(status: int, code: str, message: str, details: dict[str, int]) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "details": details}}, status_code=status
-    )
