@@ -9,7 +9,7 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import IdempotencyConflictError, NotFoundError, SlotFullError
 from service.domain.models import OrderStatus
-from service.repositories.base import Dataset, IdempotencyKey, PickupRepository
+from service.ports import Dataset, IdempotencyKey, PickupRepository
 from service.usecases.seed import demo_dataset
 from tests.factories import NOW, make_item, make_order, make_store
 
