@@ -14,10 +14,10 @@ from service import check404
 from service.ai import fake_openai
 from service.config import (
     Settings,
-    env_keys_markdown,
     load_settings,
     prepare_worker_environment,
 )
+from service.config_keys import env_keys_markdown
 from service.errors import ConfigError, DataFileError
 from service.observability import configure_logging
 from service.repositories.postgres import DatabaseUnavailableError
