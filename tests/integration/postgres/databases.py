@@ -32,13 +32,14 @@ async def admin(sql: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def scratch_database(*, migrated: bool = True) -> AsyncIterator[str]:
-    """Yields the DSN of a new database, at the latest schema unless `migrated=False`."""
+async def scratch_database(*, migrated: bool = True, to: str = "head") -> AsyncIterator[str]:
+    """Yields the DSN of a new database, at revision `to` (default the latest schema), or empty
+    with `migrated=False`."""
     name = f"pickup_test_{uuid.uuid4().hex[:16]}"
     await admin(f'CREATE DATABASE "{name}"')
     try:
         if migrated:
-            await dbtools.migrate(dsn_for(name))
+            await dbtools.migrate(dsn_for(name), to)
         yield dsn_for(name)
     finally:
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
