@@ -15,18 +15,19 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from service.bootstrap import Closer, build_context, build_limiter
 from service.config import Settings, load_settings
 from service.domain.errors import PickupError
 from service.http import errors, openapi
-from service.http.endpoint import Budget, Endpoint, Handler
+from service.http.endpoint import Budget, Endpoint
 from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.compression import GZipWhenAcceptedMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.responses import JSONResponse
 from service.http.routes import ai, health, orders, stores
+from service.http.routing import routes_by_path
 from service.observability import Metrics, RequestContextMiddleware, configure_logging
 from service.observability.middleware import metrics_endpoint
 from service.ratelimit import (
@@ -157,24 +158,6 @@ def rate_limit_middleware(
             ipv6_prefix=settings.ipv6_prefix,
         ),
     )
-
-
-def routes_by_path(endpoints: list[Endpoint]) -> list[BaseRoute]:
-    """One Route per path carrying all its methods, so a 405 lists every method the path
-    serves in Allow (a Route per method would list only the first one matched). Each handler
-    is followed by the cache invalidation its endpoint declares (Endpoint.serve)."""
-    by_path: dict[str, dict[str, Handler]] = {}
-    for ep in endpoints:
-        by_path.setdefault(ep.path, {})[ep.method] = ep.serve()
-
-    def dispatcher(handlers: dict[str, Handler]) -> Handler:
-        async def dispatch(request: Request) -> Response:
-            method = "GET" if request.method == "HEAD" else request.method
-            return await handlers[method](request)
-
-        return dispatch
-
-    return [Route(path, dispatcher(h), methods=list(h)) for path, h in by_path.items()]
 
 
 def create_app(
