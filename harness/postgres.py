@@ -205,7 +205,9 @@ class PrivatePostgres:
     run as the `postgres` OS user on a directory it owns. fsync is off: durability across an OS
     crash is not what is tested (a server restart is, and the shutdown checkpoint covers that)."""
 
-    def __init__(self, bin_dir: Path | None = None, *, owner: Session | None = None) -> None:
+    def __init__(
+        self, bin_dir: Path | None = None, *, port: int | None = None, owner: Session | None = None
+    ) -> None:
         if bin_dir is None:
             dirs = server_binaries()
             if not dirs:
@@ -213,7 +215,7 @@ class PrivatePostgres:
             bin_dir = dirs[0]
         self.bin_dir = bin_dir
         self.owner = owner or session()
-        self.port = free_port()
+        self.port = port or free_port()
         self.home = Path(tempfile.mkdtemp(prefix="pickup-harness-pg-"))
         self.owner.guard_path(self.home)
         self.data = self.home / "data"
@@ -240,9 +242,10 @@ class PrivatePostgres:
         self.owner.callback(self.destroy)
 
     def init(self) -> PrivatePostgres:
+        args = [str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust"]
+        args += ["-U", "postgres", "-N", "-E", "UTF8", "--locale=C"]
         initdb = Process(
-            [str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"]
-            + ["-N", "-E", "UTF8", "--locale=C"],
+            args,
             base_env(),
             self.home,
             self.home / "initdb.log",
