@@ -131,7 +131,7 @@ class Process:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                process_group=0,
                 preexec_fn=_child_setup(self.user),
             )
         self.owner.guard_group(self.process.pid)

@@ -12,14 +12,14 @@ from tests.loadtests.harness import RATE_LIMIT, STAFF_KEY, clean_env
 
 
 def serve(cwd: Path, **settings: str) -> Iterator[str]:
-    env = clean_env(
-        APP_ENV="test",
-        STAFF_API_KEYS=STAFF_KEY,
-        ACCESS_LOG="false",
-        LOG_LEVEL="warning",
-        RATE_LIMIT_ENABLED="false",
-        **settings,
-    )
+    defaults = {
+        "APP_ENV": "test",
+        "STAFF_API_KEYS": STAFF_KEY,
+        "ACCESS_LOG": "false",
+        "LOG_LEVEL": "warning",
+        "RATE_LIMIT_ENABLED": "false",
+    }
+    env = clean_env(**{**defaults, **settings})
     with Service(env, cwd) as server:
         yield server.url
 
