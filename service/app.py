@@ -15,13 +15,13 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from service.bootstrap import Closer, build_context, build_limiter
 from service.config import Settings, load_settings
 from service.domain.errors import PickupError
 from service.http import errors, openapi
-from service.http.endpoint import Endpoint, Handler
+from service.http.endpoint import Budget, Endpoint, Handler
 from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.compression import GZipWhenAcceptedMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
@@ -31,10 +31,12 @@ from service.observability import Metrics, RequestContextMiddleware, configure_l
 from service.observability.middleware import metrics_endpoint
 from service.ratelimit import (
     ClientIdentity,
+    KeyFunc,
     Limiter,
     RateLimit,
     RateLimitMiddleware,
     RoutePolicy,
+    by_client,
     by_path_param,
 )
 
@@ -68,7 +70,11 @@ def utc_now() -> datetime:
 
 
 def middleware_stack(
-    settings: Settings, limiter: Limiter, metrics: Metrics | None
+    settings: Settings,
+    limiter: Limiter,
+    metrics: Metrics | None,
+    endpoints: list[Endpoint],
+    routes: list[BaseRoute],
 ) -> list[Middleware]:
     """Outermost first. Request context sees every response (429s and 413s included); security
     headers and CORS wrap the limiter so refusals carry them; preflights are answered by CORS
@@ -94,7 +100,7 @@ def middleware_stack(
             )
         )
     if settings.rate_limit_enabled:
-        stack.append(rate_limit_middleware(settings, limiter))
+        stack.append(rate_limit_middleware(settings, limiter, endpoints, routes))
     if settings.compression_enabled:
         stack.append(
             Middleware(
@@ -113,27 +119,38 @@ def middleware_stack(
     return stack
 
 
-def rate_limit_middleware(settings: Settings, limiter: Limiter) -> Middleware:
+def rate_limit_budgets(settings: Settings) -> dict[Budget, tuple[RateLimit, KeyFunc]]:
+    """The named budgets endpoints refer to (Endpoint.rate_limit), beyond the default one."""
     window_s = settings.rate_limit_window_ms // 1000
+    return {
+        "orders": (RateLimit(settings.rate_limit_orders_max, window_s), by_client),
+        "ai": (RateLimit(settings.rate_limit_ai_max, window_s), by_client),
+        # Per order, whoever asks: six-digit codes must not be guessable by retrying.
+        "pickup-per-order": (
+            RateLimit(settings.pickup_code_attempts_max, window_s),
+            by_path_param("order_id"),
+        ),
+    }
+
+
+def rate_limit_middleware(
+    settings: Settings, limiter: Limiter, endpoints: list[Endpoint], routes: list[BaseRoute]
+) -> Middleware:
+    """The limiter's route table is the endpoint list, and the route a request is charged for is
+    decided by the app's own routes (the very objects the router dispatches with), so no
+    spelling the router accepts can reach an endpoint without spending that endpoint's budget."""
+    budgets = rate_limit_budgets(settings)
     return Middleware(
         RateLimitMiddleware,
         limiter=limiter,
-        default_policy=RateLimit(settings.rate_limit_max, window_s),
+        default_policy=RateLimit(settings.rate_limit_max, settings.rate_limit_window_ms // 1000),
         route_policies=[
-            RoutePolicy("POST", "/v1/orders", RateLimit(settings.rate_limit_orders_max, window_s)),
-            RoutePolicy(
-                "POST",
-                "/v1/stores/{store_id}/recommendations",
-                RateLimit(settings.rate_limit_ai_max, window_s),
-            ),
-            # Per order, whoever asks: six-digit codes must not be guessable by retrying.
-            RoutePolicy(
-                "POST",
-                "/v1/orders/{order_id}/pickup",
-                RateLimit(settings.pickup_code_attempts_max, window_s),
-                by_path_param("order_id"),
-            ),
+            RoutePolicy(ep.method, ep.path, *budgets[ep.rate_limit])
+            for ep in endpoints
+            if ep.rate_limit in budgets
         ],
+        routes=routes,
+        exempt_paths=[ep.path for ep in endpoints if ep.rate_limit == "exempt"],
         identity=ClientIdentity(
             trust_proxy_hops=settings.trust_proxy,
             trusted_proxies=settings.trusted_proxy_networks(),
@@ -142,12 +159,13 @@ def rate_limit_middleware(settings: Settings, limiter: Limiter) -> Middleware:
     )
 
 
-def routes_by_path(endpoints: list[Endpoint]) -> list[Route]:
+def routes_by_path(endpoints: list[Endpoint]) -> list[BaseRoute]:
     """One Route per path carrying all its methods, so a 405 lists every method the path
-    serves in Allow (a Route per method would list only the first one matched)."""
+    serves in Allow (a Route per method would list only the first one matched). Each handler
+    is followed by the cache invalidation its endpoint declares (Endpoint.serve)."""
     by_path: dict[str, dict[str, Handler]] = {}
     for ep in endpoints:
-        by_path.setdefault(ep.path, {})[ep.method] = ep.handler
+        by_path.setdefault(ep.path, {})[ep.method] = ep.serve()
 
     def dispatcher(handlers: dict[str, Handler]) -> Handler:
         async def dispatch(request: Request) -> Response:
@@ -200,12 +218,14 @@ def create_app(
                 None,
                 auth="metrics" if token else "public",
                 errors=(401,),
+                rate_limit="exempt",
             )
         )
     spec = openapi.document(endpoints, version=version("pickup-service"))
+    routes = routes_by_path(endpoints)
     return Starlette(
-        routes=routes_by_path(endpoints),
-        middleware=middleware_stack(settings, limiter, metrics),
+        routes=routes,
+        middleware=middleware_stack(settings, limiter, metrics, endpoints, routes),
         exception_handlers={
             ClientDisconnect: errors.client_disconnected,
             PickupError: errors.pickup_error,

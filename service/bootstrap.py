@@ -23,8 +23,8 @@ from service.cache import MemoryCacheStore, ReadThroughCache, RedisCacheStore
 from service.cache.base import CacheStore
 from service.cache.versioned import VersionedCache
 from service.config import Settings
+from service.http.caching import MENU_ENTITY, STORE_ENTITY, STORES_ENTITY
 from service.http.context import AppContext
-from service.http.routes.stores import STORES, menu_entity, store_entity
 from service.observability import Metrics
 from service.observability.instrumented import instrument
 from service.ports import PickupRepository
@@ -157,8 +157,12 @@ async def invalidate_after_cli_write(settings: Settings, store_ids: Sequence[str
                 f"and menus for up to CACHE_TTL_SECONDS={settings.cache_ttl_seconds:g}s"
             )
         cache = VersionedCache(store, ReadThroughCache(store, ttl_s=settings.cache_ttl_seconds))
-        entities = [STORES, *(store_entity(i) for i in store_ids)]
-        entities += [menu_entity(i) for i in store_ids]
+        entities = [STORES_ENTITY]
+        for store_id in store_ids:
+            entities += [
+                STORE_ENTITY.format(store_id=store_id),
+                MENU_ENTITY.format(store_id=store_id),
+            ]
         await cache.invalidate(*entities)
     finally:
         await store.aclose()

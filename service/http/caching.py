@@ -20,6 +20,13 @@ from service.http.context import context
 JSON = "application/json"
 GZIP, PLAIN = b"g", b"p"
 
+# Cache entities: a write replaces an entity's version, so its cached reads are never served
+# again (service/cache/versioned.py). Write endpoints name the entities they change in their
+# `invalidates`, as these templates over their path parameters.
+STORES_ENTITY = "stores"
+STORE_ENTITY = "store:{store_id}"
+MENU_ENTITY = "menu:{store_id}"
+
 
 def accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "").lower()

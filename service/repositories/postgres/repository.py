@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -25,6 +24,7 @@ import structlog
 
 from service.domain import booking
 from service.domain.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
+from service.domain.ids import canonical_id
 from service.domain.models import MenuItem, Order, OrderStatus, Store
 from service.errors import DataFileError
 from service.ports import Dataset, IdempotencyKey
@@ -362,10 +362,7 @@ def _unavailable(operation: str, exc: BaseException) -> ServiceUnavailableError:
 
 def _uuid(value: str) -> str | None:
     # Ids are UUIDs, so anything else names nothing (as a lookup in the JSON backend would).
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
+    return canonical_id(value)
 
 
 def _cursor_id(value: str) -> str:
