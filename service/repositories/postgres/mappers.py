@@ -19,7 +19,6 @@ from service.domain.models import (
     StatusChange,
     Store,
 )
-from service.repositories import records as rec
 
 STORE_COLUMNS = (
     "id",
@@ -67,7 +66,10 @@ KEY_COLUMNS = ("key", "fingerprint", "order_id")
 
 
 def store_args(store: Store) -> tuple[Any, ...]:
-    hours = rec.store_to_record(store)["opening_hours"]
+    hours = [
+        [i.weekday, i.opens.strftime("%H:%M"), i.closes.strftime("%H:%M")]
+        for i in store.opening_hours
+    ]
     return (
         store.id,
         store.name,
