@@ -65,6 +65,29 @@ def test_fall_back_day_gains_the_repeated_hour() -> None:
     assert [s.strftime("%H:%M%z") for s, _ in found].count("01:00-0500") == 1
 
 
+def test_fall_back_day_lists_slots_in_the_order_they_happen() -> None:
+    # The repeated hour comes after the first 01:00-01:59, not interleaved with it by wall clock.
+    store = make_store(
+        timezone="America/New_York",
+        slot_minutes=30,
+        opening_hours=(OpeningInterval(6, time(0), time(3)),),
+    )
+    found = slots.day_slots(store, date(2026, 11, 1))
+    assert [s.strftime("%H:%M%z") for s, _ in found] == [
+        "00:00-0400",
+        "00:30-0400",
+        "01:00-0400",
+        "01:30-0400",
+        "01:00-0500",
+        "01:30-0500",
+        "02:00-0500",
+        "02:30-0500",
+    ]
+    assert all(
+        end.astimezone(UTC) == nxt.astimezone(UTC) for (_, end), (nxt, _) in zip(found, found[1:])
+    )
+
+
 def test_slots_inside_the_lead_time_are_not_bookable() -> None:
     store = make_store(lead_time_minutes=30)
     found = slots.availability(store, NOW.date(), now=NOW, held={})
