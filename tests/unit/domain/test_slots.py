@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -84,7 +85,8 @@ def test_fall_back_day_lists_slots_in_the_order_they_happen() -> None:
         "02:30-0500",
     ]
     assert all(
-        end.astimezone(UTC) == nxt.astimezone(UTC) for (_, end), (nxt, _) in zip(found, found[1:])
+        end.astimezone(UTC) == nxt.astimezone(UTC)
+        for (_, end), (nxt, _) in itertools.pairwise(found)
     )
 
 
