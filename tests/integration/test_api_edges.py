@@ -13,8 +13,9 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from service.app import ENDPOINTS, create_app
+from service.http import schemas
 from service.http.endpoint import Endpoint
-from tests.factories import new_id
+from tests.factories import STORE_BODY, new_id
 from tests.integration.test_api_orders import place
 from tests.integration.test_api_security import SNAPSHOT
 
@@ -76,3 +77,86 @@ def test_without_valid_credentials_a_known_id_and_an_unknown_id_answer_alike(
     assert answers[0].status_code == answers[1].status_code, [a.text for a in answers]
     assert answers[0].json()["error"]["code"] == answers[1].json()["error"]["code"]
     assert answers[0].status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    "zone", ["America", "America/", "Europe", "localtime", "../Europe/London", "Etc", "x" * 64]
+)
+def test_a_time_zone_that_is_no_zone_is_422(
+    zone: str, client: TestClient, staff: dict[str, str]
+) -> None:
+    answer = client.post("/v1/stores", json={**STORE_BODY, "timezone": zone}, headers=staff)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"][0]["field"] == "timezone"
+
+
+HOSTILE_TEXT = {
+    "bidi override": "Cafe \u202eetisoppo",
+    "bidi isolate": "\u2067Cafe",
+    "zero-width only": "\u200b\u200c\u200d\u2060\ufeff",
+    "whitespace only": "   ",
+    "hangul filler only": "\u3164",
+    "control character": "Cafe\x07",
+    "escape sequence": "\x1b[31mCafe",
+    "line separator": "Cafe\u2028Bar",
+    "newline in a name": "Cafe\nBar",
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT.values(), ids=HOSTILE_TEXT.keys())
+@pytest.mark.parametrize("field", ["name", "address"])
+def test_store_text_a_person_could_not_read_back_is_422(
+    field: str, text: str, client: TestClient, staff: dict[str, str]
+) -> None:
+    answer = client.post("/v1/stores", json={**STORE_BODY, field: text}, headers=staff)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"][0]["field"] == field
+
+
+@pytest.mark.parametrize("text", [t for k, t in HOSTILE_TEXT.items() if k != "newline in a name"])
+def test_order_notes_and_customer_names_refuse_the_same_text(
+    text: str, client: TestClient, shop: dict[str, Any]
+) -> None:
+    assert place(client, shop, note=text).status_code == 422
+    customer = {"name": text, "phone": "+44 7700 900123"}
+    assert place(client, shop, customer=customer).status_code == 422
+
+
+def test_ordinary_text_with_accents_emoji_and_a_multiline_note_is_accepted(
+    client: TestClient, shop: dict[str, Any]
+) -> None:
+    customer = {"name": "Zoë Ñúñez 👩\u200d🍳", "phone": "+44 7700 900123"}
+    answer = place(client, shop, note="no sugar\nextra hot", customer=customer)
+    assert answer.status_code == 201, answer.text
+
+
+def test_every_free_text_field_of_every_request_model_uses_the_text_type() -> None:
+    # A new request field that takes a string must say what it takes: a pattern, or Text.
+    for model in vars(schemas).values():
+        if not (isinstance(model, type) and issubclass(model, schemas.Input)):
+            continue
+        for name, field in model.model_fields.items():
+            declared = repr(field.annotation) + repr(field.metadata)
+            if "str" not in declared or name == "timezone":  # zones: checked by membership
+                continue
+            assert "pattern=" in declared or "_human_text" in declared, (
+                f"{model.__name__}.{name} takes any string"
+            )
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "MjAyNi0xMi0wMVQxMjowMDowMHwwYjZjNWY2NC02YTQyLTRhOGItOWEyZS0wZjFiMmMzZDRlNWY",
+        "!!!!",
+        "eHx5",
+    ],
+)
+def test_a_crafted_cursor_is_422_with_the_envelope(
+    cursor: str, client: TestClient, staff: dict[str, str], shop: dict[str, Any]
+) -> None:
+    store_id = shop["store"]["id"]
+    for path in (f"/v1/stores/{store_id}/orders", "/v1/stores"):
+        answer = client.get(path, params={"cursor": cursor}, headers=staff)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["error"]["details"][0]["field"] == "cursor"
