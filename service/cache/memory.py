@@ -39,6 +39,12 @@ class MemoryCacheStore:
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl_s)
+        return ttl_s > 0
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._entries.pop(key, None)

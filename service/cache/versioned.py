@@ -2,53 +2,76 @@
 
 ReadThroughCache keeps one process from writing a stale value back after an invalidation,
 but another process sharing Redis may still finish a load it began before the write and SET
-the old value after our DEL. So values live under `<entity>@<version>/<variant>`, and a write
+the old value after our DEL. So values live under `<entity>@<version>/<encoding>/<variant>`
+(the encoding a fixed segment, so no variant spelling can reach another encoding's entry), and a
+write
 replaces the entity's version: a request that starts after the write reads the new version,
 misses, and loads from the backend. A late writer can only fill a key nobody asks for any
 more; it expires by its TTL. Versions are random, so a version that was evicted or expired is
 replaced by a fresh one that no stale value can share.
+
+A version is created only after a load succeeds: a read of something that does not exist (a 404)
+leaves no key behind, so unknown ids cannot fill Redis with week-long keys or evict real entries
+from the in-process LRU. An entity without a version gets a fresh one chosen before its load;
+the loaded value is stored under it, then the version is claimed only if still absent (SET NX),
+so a write that landed meanwhile wins and the value it made stale is never read.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from service.cache.base import CacheStore
 from service.cache.readthrough import ReadThroughCache
 
 # Far longer than any value's TTL, so a version outlives everything cached under it.
 VERSION_TTL_S = 7 * 24 * 3600
+Encoding = Literal["identity", "gzip"]
 
 
 class VersionedCache:
     def __init__(self, store: CacheStore, readthrough: ReadThroughCache) -> None:
         self.store = store
         self.readthrough = readthrough
+        # The version a first read is about to claim, so the nested gzip read (which loads the
+        # plain body) uses the same one.
+        self._unclaimed: dict[str, str] = {}
 
-    async def version(self, entity: str) -> str:
-        """The entity's current version; read it once per request and pass it to `get_or_load`."""
+    async def version(self, entity: str) -> str | None:
+        """The entity's current version, None when it has none yet (nothing is written here);
+        read it once per request and pass it to `get_or_load`."""
         if not self.readthrough.enabled:
             return ""
         found = await self.store.get(f"v:{entity}")
-        if found is not None:
-            return found.decode()
-        version = _new_version()
-        await self.store.set(f"v:{entity}", version, VERSION_TTL_S)
-        return version.decode()
+        return None if found is None else found.decode()
 
     async def get_or_load(
         self,
         cache_name: str,
         entity: str,
-        version: str,
+        version: str | None,
         variant: str,
         loader: Callable[[], Awaitable[bytes]],
+        *,
+        encoding: Encoding = "identity",
     ) -> bytes:
         if not self.readthrough.enabled:
             return await loader()
-        key = f"{entity}@{version}/{variant}"
-        return await self.readthrough.get_or_load(cache_name, key, loader)
+        claim = version is None
+        if version is None:
+            version = self._unclaimed.setdefault(entity, _new_version().decode())
+        key = f"{entity}@{version}/{encoding}/{variant}"
+        # A loader that raises (nothing exists) stores nothing, and no version is claimed.
+        if not claim:
+            return await self.readthrough.get_or_load(cache_name, key, loader)
+        try:
+            value = await self.readthrough.get_or_load(cache_name, key, loader)
+            await self.store.add(f"v:{entity}", version.encode(), VERSION_TTL_S)
+        finally:
+            self._unclaimed.pop(entity, None)
+        return value
 
     async def invalidate(self, *entities: str) -> None:
         if not self.readthrough.enabled:

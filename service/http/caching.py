@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.http.context import context
+from service.http.negotiation import accepts_gzip as accepts_gzip_header
 
 JSON = "application/json"
 GZIP, PLAIN = b"g", b"p"
@@ -29,7 +30,7 @@ MENU_ENTITY = "menu:{store_id}"
 
 
 def accepts_gzip(request: Request) -> bool:
-    return "gzip" in request.headers.get("accept-encoding", "").lower()
+    return accepts_gzip_header(request.headers.get("accept-encoding", ""))
 
 
 async def cached_json(
@@ -63,7 +64,9 @@ async def cached_json(
             return PLAIN + body
         return GZIP + gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
 
-    tagged = await cache.get_or_load(cache_name, entity, version, f"{variant}.gz", negotiated)
+    tagged = await cache.get_or_load(
+        cache_name, entity, version, variant, negotiated, encoding="gzip"
+    )
     if tagged[:1] == GZIP:
         return Response(
             tagged[1:],
