@@ -249,6 +249,13 @@ class LimiterSettings(BaseModel):
     rate_limit_ai_max: int = Field(
         10, ge=1, description="AI recommendation calls per window per client"
     )
+    max_live_orders_per_phone: int = Field(
+        5,
+        ge=0,
+        le=1000,
+        description="Orders one phone number may have waiting (not yet collected, cancelled or "
+        "rejected) at one store; the next gets 409 too_many_live_orders; 0 turns the cap off",
+    )
     pickup_code_attempts_max: int = Field(
         5, ge=1, description="Pickup-code attempts per order per window (anti brute force)"
     )

@@ -45,6 +45,7 @@ async def place_order(
     *,
     now: datetime,
     idempotency_key: str | None,
+    phone_cap: int | None = None,
 ) -> tuple[Order, bool]:
     """Returns (order, created); created is False when an idempotent retry replays the first."""
     idempotency = IdempotencyKey(idempotency_key, request.fingerprint) if idempotency_key else None
@@ -94,7 +95,9 @@ async def place_order(
         updated_at=now,
         history=(StatusChange(OrderStatus.PLACED, now, "customer"),),
     )
-    return await repo.create_order(order, capacity=store.slot_capacity, idempotency=idempotency)
+    return await repo.create_order(
+        order, capacity=store.slot_capacity, idempotency=idempotency, phone_cap=phone_cap
+    )
 
 
 async def get_order(repo: OrderBook, principal: Principal, order_id: str) -> Order:

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from service.app import ENDPOINTS, create_app
 from service.http import schemas
 from service.http.endpoint import Endpoint
-from tests.factories import STORE_BODY, new_id
+from tests.factories import STORE_BODY, create_store, new_id
 from tests.integration.test_api_orders import place
 from tests.integration.test_api_security import SNAPSHOT
 
@@ -160,3 +160,22 @@ def test_a_crafted_cursor_is_422_with_the_envelope(
         answer = client.get(path, params={"cursor": cursor}, headers=staff)
         assert answer.status_code == 422, (path, answer.text)
         assert answer.json()["error"]["details"][0]["field"] == "cursor"
+
+
+def test_one_phone_cannot_hoard_a_stores_slots(
+    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+) -> None:
+    with TestClient(create_app(make_settings(MAX_LIVE_ORDERS_PER_PHONE="2"), clock=clock)) as c:
+        store = create_store(c, staff, slot_capacity=10)
+        item = c.post(
+            f"/v1/stores/{store['id']}/menu",
+            json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
+            headers=staff,
+        ).json()
+        shop = {"store": store, "item": item}
+        assert [place(c, shop).status_code for _ in range(2)] == [201, 201]
+        refused = place(c, shop)
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "too_many_live_orders"
+        other = {"name": "Grace", "phone": "+44 7700 900456"}
+        assert place(c, shop, customer=other).status_code == 201
