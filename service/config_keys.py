@@ -252,7 +252,7 @@ class LimiterSettings(BaseModel):
     max_live_orders_per_phone: int = Field(
         5,
         ge=0,
-        le=1000,
+        le=1_000_000,
         description="Orders one phone number may have waiting (not yet collected, cancelled or "
         "rejected) at one store; the next gets 409 too_many_live_orders; 0 turns the cap off",
     )
