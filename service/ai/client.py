@@ -5,6 +5,9 @@ Every way the upstream can let us down (no answer in time, an error status, an a
 use) leaves this module as one `AIUnavailableError`, raised `from` the original so the breaker
 can name the cause. Retries are off: a retry inside a breaker hides failures and doubles load on
 an upstream that is already struggling.
+
+The `openai` SDK is imported on the first recommendation, not at start-up: its type tree is about
+40 MiB per worker, half of an idle worker, and most workers never call the upstream.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import ValidationError
 
 from service.ai.schema import AIRecommendation, response_format
 from service.breaker import AsyncCircuitBreaker, CircuitOpenError
 from service.domain.errors import InvalidInputError, ServiceUnavailableError
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 SYSTEM_PROMPT = (
     "You recommend dishes from one pickup restaurant's menu. The user message is a JSON document "
@@ -51,14 +56,17 @@ class UnusableCompletionError(Exception):
     """Raised when a successful answer carries no completion we can read."""
 
 
-# Everything here means "the upstream did not give us a usable recommendation".
-_UPSTREAM_FAILURES = (
-    openai.OpenAIError,  # status errors, connection errors, timeouts, finish-reason errors
-    ValidationError,  # content that is not JSON or breaks the schema
-    json.JSONDecodeError,  # a 200 whose body is not JSON
-    TimeoutError,  # our own overall deadline
-    UnusableCompletionError,
-)
+def _upstream_failures() -> tuple[type[Exception], ...]:
+    """Everything that means "the upstream did not give us a usable recommendation"."""
+    import openai
+
+    return (
+        openai.OpenAIError,  # status errors, connection errors, timeouts, finish-reason errors
+        ValidationError,  # content that is not JSON or breaks the schema
+        json.JSONDecodeError,  # a 200 whose body is not JSON
+        TimeoutError,  # our own overall deadline
+        UnusableCompletionError,
+    )
 
 
 class OpenAIRecommender:
@@ -108,6 +116,8 @@ class OpenAIRecommender:
             self._client = None
 
     async def _complete(self, document: str) -> AIRecommendation:
+        import openai
+
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": document},
@@ -119,7 +129,7 @@ class OpenAIRecommender:
                     model=self._model, messages=messages, response_format=response_format()
                 )
             return _recommendation_from(completion)
-        except _UPSTREAM_FAILURES as exc:
+        except _upstream_failures() as exc:
             details: dict[str, Any] = {"cause": type(exc).__name__}
             if isinstance(exc, openai.APIStatusError):
                 details["upstream_status"] = exc.status_code
@@ -129,6 +139,8 @@ class OpenAIRecommender:
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
+            import openai
+
             self._client = openai.AsyncOpenAI(
                 api_key=self._api_key,
                 base_url=self._base_url,
@@ -152,6 +164,9 @@ def _user_document(request: Mapping[str, Any], menu: Sequence[Mapping[str, Any]]
 
 
 def _recommendation_from(completion: ChatCompletion) -> AIRecommendation:
+    import openai
+    from openai.types.chat import ChatCompletion
+
     # The client does not validate the body's shape, so a compatible server can hand back
     # `{}`, a list or a bare string as the "completion".
     if not isinstance(completion, ChatCompletion) or not completion.choices:
