@@ -1,0 +1,81 @@
+"""The access line, rendered straight to bytes.
+
+One line per request is the hottest log call there is: structlog's processor chain (context
+merge, level, timestamp, stack info, redaction, rendering) cost ~20 µs per line, a sixth of a
+cached read. This writer emits the same JSON object with the same fields in the same order
+(`method, route, path, status, duration_ms, event, request_id, level, timestamp`) in one
+orjson call and one write. Every other log line still goes through structlog.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+import orjson
+
+
+class AccessLineWriter:
+    def __init__(self, stream: IO[Any], *, scrub: Callable[[str], str]) -> None:
+        # `scrub` is the redaction structlog applies to every logged string.
+        self._scrub = scrub
+        # Binary streams (stdout's buffer) take the bytes as they are; a text stream (a test's
+        # StringIO) takes them decoded.
+        self._stream = stream  # held: a text wrapper that is collected closes its buffer
+        buffer = getattr(stream, "buffer", None)
+        self._text = None if buffer is not None else stream
+        self._binary = buffer
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, now: float) -> str:
+        # The same ISO-8601 UTC form as structlog's TimeStamper(fmt="iso", utc=True); the part
+        # up to the second changes once a second, so it is formatted once a second.
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._second_text}.{int((now - second) * 1_000_000):06d}Z"
+
+    def write(
+        self, method: str, route: str, path: str, status: int, duration_s: float, request_id: str
+    ) -> None:
+        line = orjson.dumps(
+            {
+                "method": self._scrub(method),
+                "route": route,
+                # The path comes from the client: the same scrubbing as any logged string.
+                "path": self._scrub(path),
+                "status": status,
+                "duration_ms": round(duration_s * 1000, 3),
+                "event": "request",
+                "request_id": request_id,
+                "level": "info",
+                "timestamp": self._timestamp(time.time()),
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+        if self._binary is not None:
+            # One write and a flush per line, as structlog's PrintLogger does: a crash loses
+            # nothing already answered.
+            self._binary.write(line)
+            self._binary.flush()
+        else:
+            assert self._text is not None
+            self._text.write(line.decode())
+            self._text.flush()
+
+
+_current: AccessLineWriter | None = None
+
+
+def install(writer: AccessLineWriter | None) -> None:
+    global _current
+    _current = writer
+
+
+def current() -> AccessLineWriter | None:
+    """The writer configure_logging set up, or None when access lines must go through
+    structlog (console rendering, or a level above info drops them)."""
+    return _current
