@@ -2,6 +2,8 @@
 
 The default strategy is the sliding-window counter: the fixed window lets a client spend two
 budgets back to back across a window edge, and the moving window costs O(limit) per hit in Redis.
+It decides in one storage operation (window.py); the other two strategies use `limits` as is
+(a hit, then its window stats).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from service.ratelimit.window import MemorySlidingWindow, RedisSlidingWindow
 
 StrategyName = Literal["fixed-window", "sliding-window-counter", "moving-window"]
 STRATEGIES: dict[str, Callable[[Storage], RateLimiter]] = {
@@ -93,9 +98,44 @@ class Limiter:
         self._failures_in_outage = 0
         self._scheme, self._storage, self._pool = _storage(storage_uri, key_prefix, timeout_s)
         self._strategy: RateLimiter = STRATEGIES[strategy](self._storage)
+        self._memory_window: MemorySlidingWindow | None = None
+        self._redis_window: RedisSlidingWindow | None = None
+        if strategy == "sliding-window-counter":
+            if self._pool is None:
+                self._memory_window = MemorySlidingWindow()
+            else:
+                self._redis_window = RedisSlidingWindow(self._pool, key_prefix)
+        self._items: dict[RateLimit, RateLimitItemPerSecond] = {}
 
     async def hit(self, policy: RateLimit, key: str) -> Decision | LimiterUnavailable:
-        item = RateLimitItemPerSecond(policy.limit, policy.window_s)
+        if self._memory_window is not None:
+            # No I/O, so no deadline and nothing that can fail.
+            counted = self._memory_window.hit_now(key, policy.limit, policy.window_s)
+            return self._decision(policy, counted.allowed, counted.remaining, counted.reset_after_s)
+        if self._redis_window is not None:
+            keys = self._redis_window.keys(key, policy.limit, policy.window_s)
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    counted = await self._redis_window.hit(keys, policy.limit, policy.window_s)
+            except (RedisError, TimeoutError, OSError) as exc:
+                return self._failed(policy, exc)
+            self._recovered()
+            return self._decision(policy, counted.allowed, counted.remaining, counted.reset_after_s)
+        return await self._hit_with_limits(policy, key)
+
+    def _decision(
+        self, policy: RateLimit, allowed: bool, remaining: int, reset_after_s: float
+    ) -> Decision:
+        reset = max(0, math.ceil(reset_after_s))
+        # Retry-After: 0 would invite an immediate retry that is refused again.
+        return Decision(
+            allowed, policy.limit, max(0, remaining), reset if allowed else max(1, reset)
+        )
+
+    async def _hit_with_limits(self, policy: RateLimit, key: str) -> Decision | LimiterUnavailable:
+        item = self._items.get(policy)
+        if item is None:
+            item = self._items[policy] = RateLimitItemPerSecond(policy.limit, policy.window_s)
         try:
             if self._pool is None:
                 # In-memory counting does no I/O: a deadline would only add overhead.
@@ -112,11 +152,7 @@ class Limiter:
         self._recovered()
         # `limits`' reset time is the next moment the count drops. For the sliding-window counter
         # that can come before a slot is actually free; a client retrying then gets a fresh answer.
-        reset_after_s = max(0, math.ceil(stats.reset_time - time.time()))
-        if not allowed:
-            # Retry-After: 0 would invite an immediate retry that is refused again.
-            reset_after_s = max(1, reset_after_s)
-        return Decision(allowed, policy.limit, max(0, stats.remaining), reset_after_s)
+        return self._decision(policy, allowed, stats.remaining, stats.reset_time - time.time())
 
     async def aclose(self) -> None:
         if self._pool is not None:
