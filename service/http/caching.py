@@ -45,7 +45,11 @@ ENCODERS: dict[str, Callable[[Any], bytes]] = {"orjson": orjson.dumps, "stdlib":
 
 
 def accepts_gzip(request: Request) -> bool:
-    return "gzip" in request.headers.get("accept-encoding", "").lower()
+    # The raw header list, not request.headers: that builds a mapping object per request.
+    for name, value in request.scope["headers"]:
+        if name == b"accept-encoding" and b"gzip" in value.lower():
+            return True
+    return False
 
 
 def entity_tag(body: bytes) -> bytes:
@@ -55,14 +59,13 @@ def entity_tag(body: bytes) -> bytes:
 
 def not_modified(request: Request, etag: bytes) -> bool:
     """If-None-Match (RFC 9110 13.1.2) uses the weak comparison: W/ is ignored, * matches."""
-    header = request.headers.get("if-none-match")
-    if header is None:
-        return False
-    wanted = etag.decode()
-    for candidate in header.split(","):
-        tag = candidate.strip().removeprefix("W/")
-        if tag == "*" or tag == wanted:
-            return True
+    for name, value in request.scope["headers"]:
+        # Several If-None-Match fields are one list (RFC 9110 5.3).
+        if name == b"if-none-match":
+            for candidate in value.split(b","):
+                tag = candidate.strip().removeprefix(b"W/")
+                if tag == b"*" or tag == etag:
+                    return True
     return False
 
 

@@ -9,7 +9,8 @@ shared cache can never hand gzip to a client that did not ask for it.
 
 A cached read arrives gzip-encoded already (service/http/caching.py). Starlette would pass it
 through too, but only after building its responder and parsing the headers into a mapping; here
-one scan of the raw header list sends it (and a bodiless 304) straight on.
+one scan of the raw header list sends it straight on, as it does a bodiless 304 and a body whose
+Content-Length is under the threshold (Starlette would not compress those either).
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from starlette.middleware.gzip import GZipResponder
 from starlette.types import Message, Receive, Scope, Send
 
 
-def _encoded(message: Message) -> bool:
-    for name, _ in message.get("headers", ()):
+def _nothing_to_compress(message: Message, minimum_size: int) -> bool:
+    """True for a response Starlette's responder would send unchanged: already encoded, a
+    304, or a body whose declared length is under the threshold."""
+    if message["status"] == 304:
+        return True
+    for name, value in message.get("headers", ()):
         if name == b"content-encoding":
             return True
-    return bool(message["status"] == 304)
+        if name == b"content-length" and int(value) < minimum_size:
+            return True
+    return False
 
 
 class GZipWhenAcceptedMiddleware(StarletteGZipMiddleware):
@@ -42,7 +49,9 @@ class GZipWhenAcceptedMiddleware(StarletteGZipMiddleware):
         async def route(message: Message) -> None:
             nonlocal forward
             if forward is None:
-                if message["type"] == "http.response.start" and _encoded(message):
+                if message["type"] == "http.response.start" and _nothing_to_compress(
+                    message, self.minimum_size
+                ):
                     forward = send
                 else:
                     responder = GZipResponder(

@@ -66,3 +66,15 @@ def test_a_304_passes_through_without_a_body_or_encoding() -> None:
     assert response.content == b""
     assert "content-encoding" not in response.headers
     assert response.headers["vary"] == "Accept-Encoding"
+
+
+def test_a_small_body_is_sent_as_is_without_vary() -> None:
+    app = Starlette(
+        routes=[Route("/small", lambda request: Response(b'{"ok":true}'))],
+        middleware=[Middleware(GZipWhenAcceptedMiddleware, minimum_size=500, compresslevel=1)],
+    )
+    response = TestClient(app).get("/small", headers={"Accept-Encoding": "gzip"})
+
+    assert response.content == b'{"ok":true}'
+    assert "content-encoding" not in response.headers
+    assert "vary" not in response.headers
