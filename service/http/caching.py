@@ -27,6 +27,10 @@ ETAG_LEN = 18  # '"' + 16 hex digits + '"'
 # Public reads may be reused by any cache for a short while, then revalidated with the ETag
 # (a 304 costs one cache read and no body).
 PUBLIC_CACHE_CONTROL = "public, max-age=30, must-revalidate"
+# Slots fill with every order: any cache may keep them, but must revalidate each time.
+VOLATILE_CACHE_CONTROL = "public, no-cache"
+# An order holds personal data and its pickup code: never in a shared cache.
+PRIVATE_CACHE_CONTROL = "private, no-cache"
 
 # Cache entities: a write replaces an entity's version, so its cached reads are never served
 # again (service/cache/versioned.py). Write endpoints name the entities they change in their
@@ -85,6 +89,22 @@ def conditional_response(
         fields.pop("Content-Encoding", None)
         return Response(status_code=304, headers=fields)
     return Response(body, media_type=media_type, headers=fields)
+
+
+def negotiated_json(request: Request, content: Any, *, cache_control: str) -> Response:
+    """An uncached read with a strong ETag. The body is compressed here (and the gzip layer
+    passes it on) so that the ETag names the exact bytes sent, as it does for cached reads."""
+    settings = context(request).settings
+    body = orjson.dumps(content)
+    headers = {}
+    if settings.compression_enabled:
+        headers["Vary"] = "Accept-Encoding"
+        if len(body) >= settings.compression_min_bytes and accepts_gzip(request):
+            body = gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+    return conditional_response(
+        request, body, etag=entity_tag(body), cache_control=cache_control, headers=headers
+    )
 
 
 def _entry(tag: bytes, body: bytes) -> bytes:

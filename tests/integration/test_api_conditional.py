@@ -1,5 +1,6 @@
-"""Conditional requests on public reads: a client that has the body gets a 304, not the body
-again, and the service does no backend work to say so."""
+"""Conditional requests: a client that has the body gets a 304, not the body again. On cached
+public reads the service does no backend work to say so; an order is still read (its token is
+checked) and slots still computed, but the body is not sent again."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.testclient import TestClient
 from tests.factories import create_store
 from tests.integration.test_api_cache_metrics import add_items, metric
 from tests.integration.test_api_cache_metrics import cached_client as cached_client  # the fixture
+from tests.integration.test_api_orders import place
 
 
 @pytest.fixture
@@ -89,3 +91,47 @@ def test_a_write_changes_the_etag_so_the_old_one_gets_the_new_body(
     assert after.status_code == 200
     assert after.headers["etag"] != before.headers["etag"]
     assert after.json()["items"][0]["price_cents"] == 4242
+
+
+def test_an_order_polled_with_its_etag_is_304_until_its_status_changes(
+    client: TestClient, shop: dict[str, Any], staff: dict[str, str]
+) -> None:
+    created = place(client, shop).json()
+    url = f"/v1/orders/{created['id']}"
+    mine = {"X-Order-Token": created["order_token"]}
+    first = client.get(url, headers=mine)
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, no-cache"
+    assert not etag.startswith("W/")
+
+    unchanged = client.get(url, headers={**mine, "If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    # The validator never stands in for the token.
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 401
+
+    client.post(f"{url}/status", json={"status": "accepted"}, headers=staff).raise_for_status()
+    changed = client.get(url, headers={**mine, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json()["status"] == "accepted"
+    assert changed.headers["etag"] != etag
+
+
+def test_slots_carry_an_etag_that_changes_when_an_order_takes_capacity(
+    client: TestClient, shop: dict[str, Any]
+) -> None:
+    url = f"/v1/stores/{shop['store']['id']}/slots"
+    params = {"date": "2026-12-01"}
+    first = client.get(url, params=params, headers={"Accept-Encoding": "gzip"})
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "public, no-cache"
+    again = client.get(
+        url, params=params, headers={"Accept-Encoding": "gzip", "If-None-Match": etag}
+    )
+    assert again.status_code == 304 and again.content == b""
+
+    assert place(client, shop).status_code == 201
+    after = client.get(
+        url, params=params, headers={"Accept-Encoding": "gzip", "If-None-Match": etag}
+    )
+    assert after.status_code == 200
+    assert after.headers["etag"] != etag
