@@ -96,15 +96,18 @@ class Limiter:
         self.storage_errors = 0
         self._healthy = True
         self._failures_in_outage = 0
-        self._scheme, self._storage, self._pool = _storage(storage_uri, key_prefix, timeout_s)
-        self._strategy: RateLimiter = STRATEGIES[strategy](self._storage)
+        self._scheme, uri, self._pool = _pool(storage_uri, timeout_s)
         self._memory_window: MemorySlidingWindow | None = None
         self._redis_window: RedisSlidingWindow | None = None
-        if strategy == "sliding-window-counter":
-            if self._pool is None:
-                self._memory_window = MemorySlidingWindow()
-            else:
-                self._redis_window = RedisSlidingWindow(self._pool, key_prefix)
+        self._strategy: RateLimiter | None = None
+        if strategy != "sliding-window-counter":
+            self._strategy = STRATEGIES[strategy](_limits_storage(uri, key_prefix, self._pool))
+        elif self._pool is None:
+            self._memory_window = MemorySlidingWindow()
+        else:
+            # `limits`' own Redis storage is not built: it loads coredis (~20 MiB per worker)
+            # even when told to use redis-py, and this strategy needs only the pool.
+            self._redis_window = RedisSlidingWindow(self._pool, key_prefix)
         self._items: dict[RateLimit, RateLimitItemPerSecond] = {}
 
     async def hit(self, policy: RateLimit, key: str) -> Decision | LimiterUnavailable:
@@ -133,6 +136,7 @@ class Limiter:
         )
 
     async def _hit_with_limits(self, policy: RateLimit, key: str) -> Decision | LimiterUnavailable:
+        assert self._strategy is not None
         item = self._items.get(policy)
         if item is None:
             item = self._items[policy] = RateLimitItemPerSecond(policy.limit, policy.window_s)
@@ -191,13 +195,11 @@ class Limiter:
             self._failures_in_outage = 0
 
 
-def _storage(
-    uri: str, key_prefix: str, timeout_s: float
-) -> tuple[str, Storage, redis.asyncio.ConnectionPool | None]:
+def _pool(uri: str, timeout_s: float) -> tuple[str, str, redis.asyncio.ConnectionPool | None]:
     uri = uri.removeprefix("async+")
     scheme = urlsplit(uri).scheme
     if scheme == "memory":
-        return scheme, _from_string("async+memory://", wrap_exceptions=True), None
+        return scheme, uri, None
     if scheme in ("redis", "rediss"):
         # Our own pool, so that connect and read time out quickly and a failed call is not retried
         # behind our deadline; the pool reconnects on the next call once Redis is back.
@@ -207,16 +209,23 @@ def _storage(
             socket_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
-        storage = _from_string(
-            f"async+{uri}",
-            wrap_exceptions=True,
-            implementation="redispy",
-            connection_pool=pool,
-            key_prefix=key_prefix,
-        )
-        return scheme, storage, pool
+        return scheme, uri, pool
     raise ValueError(
         f"unsupported rate-limit storage {scheme!r}: use memory://, redis:// or rediss://"
+    )
+
+
+def _limits_storage(
+    uri: str, key_prefix: str, pool: redis.asyncio.ConnectionPool | None
+) -> Storage:
+    if pool is None:
+        return _from_string("async+memory://", wrap_exceptions=True)
+    return _from_string(
+        f"async+{uri}",
+        wrap_exceptions=True,
+        implementation="redispy",
+        connection_pool=pool,
+        key_prefix=key_prefix,
     )
 
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from service.ratelimit.window import MemorySlidingWindow
 
 
@@ -61,3 +64,19 @@ def test_stale_windows_are_swept_so_memory_does_not_grow_with_past_clients() -> 
     window.hit_now("client:new", 5, 10)
 
     assert len(window) == 1
+
+
+def test_the_default_strategy_on_redis_does_not_load_coredis() -> None:
+    # limits' Redis storage imports coredis (~20 MiB per worker) whichever client it is told to
+    # use; the one-script sliding window needs only a redis-py pool. Constructing it connects
+    # to nothing, so no server is needed here.
+    program = (
+        "import sys\n"
+        "from service.ratelimit import Limiter\n"
+        "Limiter('redis://127.0.0.1:1/0')\n"
+        "print('coredis' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout.strip() == "False"
