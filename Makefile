@@ -20,7 +20,7 @@ LOCUST_OUT := --csv reports/loadtest --html reports/loadtest.html --json-file re
 help:
 	@echo "make audit   the performance audit: A/B runs, report in reports/latest/ (AUDIT_PROFILE=quick|full)"
 	@echo "make serve   run the service on the embedded defaults (JSON backend, demo data)"
-	@echo "make test    run the whole test suite (starts nothing; needs PostgreSQL/Redis on loopback for those tests)"
+	@echo "make test    run the whole test suite (PostgreSQL/Redis: on loopback if running, else private ones; see README)"
 	@echo "make lint    ruff check + format, mypy --strict on service/, import-linter layer contracts"
 	@echo "make reliability  outages, crashes, hostile input and an OpenAPI fuzz run against real processes (~2 min)"
 	@echo "make loadtest [WORKERS=n] [LOCUST_ARGS='--tags browse -u 50 -t 1m -H URL']  Locust against a running service"

@@ -13,6 +13,7 @@ The `openai` SDK is imported on the first recommendation, not at start-up: its t
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -116,8 +117,14 @@ class OpenAIRecommender:
             self._client = None
 
     async def _complete(self, document: str) -> AIRecommendation:
+        if self._client is None:
+            # The first call loads the SDK: seconds of imports on a busy machine, done in a
+            # thread so the event loop keeps serving, and before the deadline starts, which is
+            # for the upstream, not for our own start-up.
+            await asyncio.to_thread(_load_sdk)
         import openai
 
+        completions = self._get_client().chat.completions
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": document},
@@ -125,7 +132,7 @@ class OpenAIRecommender:
         try:
             # The client's timeout bounds each phase (connect, read, ...); this bounds the total.
             async with asyncio.timeout(self._timeout_s):
-                completion = await self._get_client().chat.completions.create(
+                completion = await completions.create(
                     model=self._model, messages=messages, response_format=response_format()
                 )
             return _recommendation_from(completion)
@@ -148,6 +155,11 @@ class OpenAIRecommender:
                 max_retries=0,
             )
         return self._client
+
+
+def _load_sdk() -> None:
+    for module in ("openai", "openai.resources.chat", "openai.types.chat"):
+        importlib.import_module(module)
 
 
 def _user_document(request: Mapping[str, Any], menu: Sequence[Mapping[str, Any]]) -> str:

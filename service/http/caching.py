@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,14 +37,6 @@ PRIVATE_CACHE_CONTROL = "private, no-cache"
 STORES_ENTITY = "stores"
 STORE_ENTITY = "store:{store_id}"
 MENU_ENTITY = "menu:{store_id}"
-
-
-def stdlib_dumps(content: Any) -> bytes:
-    # The lab's naive baseline: what a plain json.dumps-based stack pays per response.
-    return json.dumps(content, separators=(",", ":")).encode()
-
-
-ENCODERS: dict[str, Callable[[Any], bytes]] = {"orjson": orjson.dumps, "stdlib": stdlib_dumps}
 
 
 def accepts_gzip(request: Request) -> bool:
@@ -132,7 +123,7 @@ async def cached_json(
     key = f"{variant}.gz" if gzipped else variant
     version, entry = await cache.lookup(cache_name, entity, key)
     if entry is None:
-        encode = ENCODERS[settings.response_encoder]
+        encode = ctx.encode
 
         async def encoded() -> bytes:
             return _entry(PLAIN, encode(await load()))
