@@ -107,12 +107,15 @@ class Trial:
 
 @dataclass
 class Endpoint:
-    """What one configuration is measured on: a URL and the processes that serve it (the
-    service, plus e.g. its private Redis, whose CPU counts as serving too)."""
+    """What one configuration is measured on: a URL, the processes whose CPU counts as serving
+    (pinned to the server core) and helpers such as a private Redis (pinned beside the
+    generator: ours, so not a disturbance, but not counted as the server's CPU; deployed, Redis
+    runs on its own host)."""
 
     url: str
     servers: list[Serving]
     headers: dict[str, str] = field(default_factory=dict)
+    helpers: list[Serving] = field(default_factory=list)
 
 
 @dataclass
@@ -136,8 +139,9 @@ def run_rounds(
     cores = plan_cores()
     if cores:
         for endpoint in endpoints.values():
-            pin(endpoint.servers[0], cores[0])
-            for helper in endpoint.servers[1:]:
+            for server in endpoint.servers:
+                pin(server, cores[0])
+            for helper in endpoint.helpers:
                 pin(helper, cores[1])
     for endpoint in endpoints.values():  # warm up: first requests fill caches and pools
         with httpx.Client(headers=endpoint.headers, timeout=30) as client:
@@ -172,6 +176,7 @@ def _one(
 ) -> Trial:
     slug = name.replace(" ", "-").replace("/", "-")
     cpu_before = sum(s.cpu_seconds() for s in endpoint.servers)
+    helpers_before = sum(h.cpu_seconds() for h in endpoint.helpers)
     busy_before = busy_seconds()
     run = wrk(
         endpoint.url,
@@ -183,8 +188,9 @@ def _one(
     )
     busy = busy_seconds() - busy_before
     server_cpu = sum(s.cpu_seconds() for s in endpoint.servers) - cpu_before
+    helpers_cpu = sum(h.cpu_seconds() for h in endpoint.helpers) - helpers_before
     generator_cpu = run.generator_cpu_share * run.wall_s
-    others = others_cores(busy, server_cpu + generator_cpu, run.wall_s)
+    others = others_cores(busy, server_cpu + helpers_cpu + generator_cpu, run.wall_s)
     return Trial(
         config=name,
         round=round_index + 1,
