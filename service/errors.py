@@ -1,4 +1,5 @@
-"""Errors outside the domain: configuration and start-up failures."""
+"""Errors outside the domain: configuration and start-up failures. Free of the web stack, so the
+CLI's database tools can use them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The one error hierarchy. Each class carries a stable machine code; HTTP status is mapped in
-exactly one place (`service.http.errors`)."""
+exactly one place (`service.http.errors`). Errors about the request as sent (encoding, size,
+pace) are transport errors and live in `service.http.transport_errors`."""
 
 from __future__ import annotations
 
@@ -17,34 +18,10 @@ class PickupError(Exception):
         self.details = details
 
 
-class MalformedRequestError(PickupError):
-    """Raised when a request body is not parseable (bad JSON, bad encoding)."""
-
-    code = "malformed_request"
-
-
 class InvalidInputError(PickupError):
     """Raised when a well-formed request breaks a validation rule."""
 
     code = "validation_failed"
-
-
-class UnsupportedMediaTypeError(PickupError):
-    """Raised when a body is sent with a content type other than JSON."""
-
-    code = "unsupported_media_type"
-
-
-class PayloadTooLargeError(PickupError):
-    """Raised when a request body exceeds the configured maximum."""
-
-    code = "payload_too_large"
-
-
-class RequestTimeoutError(PickupError):
-    """Raised when a client sends its request body too slowly."""
-
-    code = "request_timeout"
 
 
 class NotFoundError(PickupError):
@@ -99,12 +76,6 @@ class WrongPickupCodeError(PickupError):
     """Raised when the pickup code does not match the order's."""
 
     code = "wrong_pickup_code"
-
-
-class RateLimitedError(PickupError):
-    """Raised when a client exceeds its request budget."""
-
-    code = "rate_limited"
 
 
 class ServiceUnavailableError(PickupError):

@@ -1,4 +1,5 @@
-"""An endpoint is declared once; Starlette routes and the OpenAPI document both come from it."""
+"""An endpoint is declared once; Starlette routes, the OpenAPI document, the limiter's route
+table and the cache invalidation after writes all come from it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.domain.ids import canonical_id
+from service.http.context import context
+
 Handler = Callable[[Request], Awaitable[Response]]
+# The named request budgets (service/app.py `rate_limit_budgets` gives their numbers). Every
+# limited request spends the per-client "default" budget; an endpoint naming another budget
+# spends that one too. "exempt" endpoints (probes, metrics) are never limited.
+Budget = Literal["exempt", "default", "orders", "ai", "pickup-per-order"]
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 @dataclass(frozen=True)
@@ -27,3 +36,28 @@ class Endpoint:
     auth: Literal["public", "staff", "order", "admin", "metrics"] = "public"
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()  # request headers it reads, for the document
+    rate_limit: Budget = "default"
+    # Cache entities a successful call changes, as templates over the path parameters
+    # ("menu:{store_id}", service/http/caching.py). Writes must say, even if it is nothing.
+    invalidates: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.method in WRITE_METHODS and self.invalidates is None:
+            raise ValueError(
+                f"{self.method} {self.path} must declare what it invalidates (() for nothing)"
+            )
+
+    def serve(self) -> Handler:
+        """The handler, followed on success by the invalidation this endpoint declares."""
+        if not self.invalidates:
+            return self.handler
+        handler, templates = self.handler, self.invalidates
+
+        async def serve_and_invalidate(request: Request) -> Response:
+            response = await handler(request)
+            if response.status_code < 400:
+                ids = {k: canonical_id(v) or v for k, v in request.path_params.items()}
+                await context(request).cache.invalidate(*(t.format_map(ids) for t in templates))
+            return response
+
+        return serve_and_invalidate

@@ -8,20 +8,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.domain import errors as e
+from service.http import transport_errors as t
 from service.http.responses import error_response
 
 STATUS: list[tuple[type[e.PickupError], int]] = [
-    (e.MalformedRequestError, 400),
+    (t.MalformedRequestError, 400),
     (e.AuthenticationError, 401),
     (e.PermissionDeniedError, 403),
     (e.WrongPickupCodeError, 403),
     (e.NotFoundError, 404),
-    (e.RequestTimeoutError, 408),
+    (t.RequestTimeoutError, 408),
     (e.ConflictError, 409),
-    (e.PayloadTooLargeError, 413),
-    (e.UnsupportedMediaTypeError, 415),
+    (t.PayloadTooLargeError, 413),
+    (t.UnsupportedMediaTypeError, 415),
     (e.InvalidInputError, 422),
-    (e.RateLimitedError, 429),
     (e.ServiceUnavailableError, 503),
 ]
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}

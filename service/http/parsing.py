@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-import uuid
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from service.domain.errors import (
-    InvalidInputError,
-    MalformedRequestError,
-    NotFoundError,
-    UnsupportedMediaTypeError,
-)
+from service.domain.errors import InvalidInputError, NotFoundError
+from service.domain.ids import canonical_id
+from service.http.transport_errors import MalformedRequestError, UnsupportedMediaTypeError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -52,20 +47,11 @@ def query(request: Request, model: type[M]) -> M:
 
 
 def path_id(request: Request, name: str, what: str) -> str:
-    canonical = _canonical_uuid(request.path_params[name])
+    canonical = canonical_id(request.path_params[name])
     if canonical is None:
         # Ids are UUIDs, so anything else names nothing; never echo the raw value back.
         raise NotFoundError(f"no {what} with this id", details={"reason": "ids are UUIDs"})
     return canonical
-
-
-@functools.lru_cache(maxsize=4096)
-def _canonical_uuid(raw: str) -> str | None:
-    # Hot ids repeat on every request for them; parsing showed up in the hot-path profile.
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        return None
 
 
 def field_errors(errors: list[Any]) -> list[dict[str, str]]:

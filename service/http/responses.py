@@ -5,6 +5,10 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from service.envelope import error_response
+
+__all__ = ["JSONResponse", "error_response"]
+
 
 class JSONResponse(Response):
     """orjson encoding: ~10x faster than stdlib json on menu-sized bodies (PERFORMANCE.md)."""
@@ -13,13 +17,3 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-def error_response(
-    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "details": details}},
-        status_code=status,
-        headers=headers,
-    )

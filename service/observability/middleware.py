@@ -12,10 +12,11 @@ from typing import Any, Protocol
 
 import structlog
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.envelope import error_response
 from service.observability.metrics import Metrics
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -130,15 +131,10 @@ def metrics_endpoint(
             # compare_digest keeps the comparison time independent of how much of the token
             # matched; the scheme is not secret.
             if not (scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), expected)):
-                return JSONResponse(
-                    {
-                        "error": {
-                            "code": "unauthenticated",
-                            "message": "a valid bearer token is required for /metrics",
-                            "details": None,
-                        }
-                    },
-                    status_code=401,
+                return error_response(
+                    401,
+                    "unauthenticated",
+                    "a valid bearer token is required for /metrics",
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
         body, content_type = metrics.render()

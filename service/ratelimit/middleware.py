@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from starlette.datastructures import MutableHeaders
-from starlette.responses import JSONResponse
-from starlette.routing import compile_path
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.domain.ids import canonical_id
+from service.envelope import error_response
 from service.ratelimit.identity import ClientIdentity
 from service.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, RateLimit
 
@@ -53,8 +53,8 @@ def by_path_param(name: str) -> KeyFunc:
 
 class RoutePolicy(NamedTuple):
     method: str  # "*" for any
-    # A Starlette template ("/v1/orders/{order_id}/pickup") or a compiled regex; either must match
-    # the whole path.
+    # A Starlette template ("/v1/orders/{order_id}/pickup"), matched exactly as Starlette's router
+    # matches it; or a compiled regex, which must match the whole route path.
     path: str | re.Pattern[str]
     policy: RateLimit
     key_func: KeyFunc = by_client
@@ -82,6 +82,7 @@ class RateLimitMiddleware:
         limiter: Limiter,
         default_policy: RateLimit | None,
         route_policies: Iterable[RouteSpec] = (),
+        routes: Sequence[BaseRoute] | None = None,
         identity: Callable[[Scope], str] | None = None,
         exempt_paths: Sequence[str] = ("/healthz", "/readyz", "/metrics"),
         enabled: bool = True,
@@ -92,7 +93,10 @@ class RateLimitMiddleware:
         self.app = app
         self.limiter = limiter
         self.default_policy = default_policy
-        self.routes = [_compile(RoutePolicy(*rp)) for rp in route_policies]
+        self.policies = [_compile(RoutePolicy(*rp)) for rp in route_policies]
+        # The app's own route table, when given: the route a request is charged for is then the
+        # one the router will dispatch it to (its first full match), whatever the spelling.
+        self.routes = routes
         self.identity = identity if identity is not None else ClientIdentity()
         self.exempt_paths = frozenset(exempt_paths)
         self.enabled = enabled
@@ -114,9 +118,9 @@ class RateLimitMiddleware:
             results = await asyncio.gather(*(self.limiter.hit(c.policy, c.key) for c in checks))
 
         if any(isinstance(r, LimiterUnavailable) for r in results):
-            await _error(503, "rate_limiter_unavailable", "rate limiting is unavailable", {})(
-                scope, receive, send
-            )
+            await error_response(
+                503, "rate_limiter_unavailable", "rate limiting is unavailable", {}
+            )(scope, receive, send)
             return
         # A degraded decision (storage failed open) counted nothing: it neither refuses the request
         # nor is advertised in headers.
@@ -130,7 +134,7 @@ class RateLimitMiddleware:
             # The client may come back only when every refusing policy allows it again.
             check, decision = max(denied, key=lambda cd: cd[1].reset_after_s)
             retry = decision.reset_after_s
-            response = _error(
+            response = error_response(
                 429,
                 "rate_limited",
                 f"too many requests; retry after {retry} s",
@@ -163,18 +167,20 @@ class RateLimitMiddleware:
         checks = []
         if self.default_policy is not None:
             checks.append(_Check("client", self.default_policy, f"client:{client}"))
-        method, path = scope["method"], _route_path(scope)
-        for route in self.routes:
-            if route.method not in ("*", method):
+        method = scope["method"]
+        routed = _routed(self.routes, scope) if self.routes is not None else None
+        for policy in self.policies:
+            if policy.method not in ("*", method):
                 continue
-            match = route.regex.fullmatch(path)
-            if match is None:
+            params = policy.match(scope, routed)
+            if params is None:
                 continue
-            params = {k: v for k, v in match.groupdict().items() if v is not None}
             ctx = KeyContext(client=client, path_params=params, scope=scope)
             # The route name is part of the key so that two policies with the same numbers keyed
             # on the same client never share one counter.
-            checks.append(_Check(route.name, route.policy, f"{route.name}:{route.key_func(ctx)}"))
+            checks.append(
+                _Check(policy.name, policy.policy, f"{policy.name}:{policy.key_func(ctx)}")
+            )
         return checks
 
     def _headers(self, check: _Check, decision: Decision) -> dict[str, str]:
@@ -192,25 +198,67 @@ class RateLimitMiddleware:
         }
 
 
+class _Routed(NamedTuple):
+    path_format: str
+    path_params: Mapping[str, str]
+
+
+def _routed(routes: Sequence[BaseRoute], scope: Scope) -> _Routed | None:
+    """The route Starlette's router dispatches this request to: the first that matches fully
+    (path and method). None when the router will answer itself (404, 405, slash redirect)."""
+    for route in routes:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            path_format = getattr(route, "path_format", None)
+            if not isinstance(path_format, str):
+                return None
+            return _Routed(path_format, _params(child.get("path_params", {})))
+    return None
+
+
+def _params(values: Mapping[str, object]) -> dict[str, str]:
+    return {k: str(v) for k, v in values.items() if v is not None}
+
+
+async def _never_called(scope: Scope, receive: Receive, send: Send) -> None:  # pragma: no cover
+    raise AssertionError("a rate-limit policy's route only matches; it never serves")
+
+
 @dataclass(frozen=True, slots=True)
-class _CompiledRoute:
+class _CompiledPolicy:
     name: str
     method: str
-    regex: re.Pattern[str]
+    template: str | None
+    route: Route | None
+    regex: re.Pattern[str] | None
     policy: RateLimit
     key_func: KeyFunc
 
+    def match(self, scope: Scope, routed: _Routed | None) -> Mapping[str, str] | None:
+        """The path parameters when this policy applies to the request, else None."""
+        if self.regex is not None:
+            found = self.regex.fullmatch(_route_path(scope))
+            return None if found is None else _params(found.groupdict())
+        if routed is not None or self.route is None:
+            # Decided by the app's router: the policy applies to the route it dispatches to.
+            return routed.path_params if routed and routed.path_format == self.template else None
+        # No route table given: match as a Starlette Route of this template would (`^...$`,
+        # which also matches before a final newline, the same converters, root_path).
+        match, child = self.route.matches(scope)
+        return None if match is Match.NONE else _params(child.get("path_params", {}))
 
-def _compile(route: RoutePolicy) -> _CompiledRoute:
-    if isinstance(route.path, re.Pattern):
-        regex, shown = route.path, route.path.pattern
-    else:
-        regex, shown, _ = compile_path(route.path)
+
+def _compile(route: RoutePolicy) -> _CompiledPolicy:
     method = route.method.upper()
+    if isinstance(route.path, re.Pattern):
+        shown, template, matcher, regex = route.path.pattern, None, None, route.path
+    else:
+        shown, template, regex = route.path, route.path, None
+        matcher = Route(route.path, _never_called)
     # No braces in storage keys: Redis Cluster would read "{order_id}" as a hash tag and put every
     # order's counter in one slot.
     name = f"{method} {shown}".replace("{", "<").replace("}", ">")
-    return _CompiledRoute(name, method, regex, route.policy, route.key_func)
+    return _CompiledPolicy(name, method, template, matcher, regex, route.policy, route.key_func)
 
 
 def _route_path(scope: Scope) -> str:
@@ -223,10 +271,7 @@ def _route_path(scope: Scope) -> str:
 def _canonical_id(raw: str) -> str:
     # Spellings of one id must share one budget, or an attacker brute-forcing a pickup code gets a
     # fresh budget per spelling ("ABC…" / "abc…", a UUID with or without dashes or braces).
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        return raw.strip().casefold()
+    return canonical_id(raw) or raw.strip().casefold()
 
 
 def _duration(seconds: int) -> str:
@@ -235,9 +280,3 @@ def _duration(seconds: int) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}min"
     return f"{seconds}s"
-
-
-def _error(status: int, code: str, message: str, details: dict[str, int]) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "details": details}}, status_code=status
-    )

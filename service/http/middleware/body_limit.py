@@ -13,8 +13,8 @@ import asyncio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.domain.errors import PayloadTooLargeError, RequestTimeoutError
 from service.http.responses import error_response
+from service.http.transport_errors import PayloadTooLargeError, RequestTimeoutError
 
 
 class BodyLimitMiddleware:

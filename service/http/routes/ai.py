@@ -44,6 +44,8 @@ ENDPOINTS = [
         s.RecommendationOut,
         body=s.RecommendationIn,
         errors=(400, 404, 409, 413, 415, 422, 429),
+        rate_limit="ai",
+        invalidates=(),
     ),
     Endpoint(
         "GET",

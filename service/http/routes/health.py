@@ -46,7 +46,7 @@ async def _run(check: Any) -> tuple[str, dict[str, Any]]:
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/healthz", healthz, "Liveness", "health", s.Health),
+    Endpoint("GET", "/healthz", healthz, "Liveness", "health", s.Health, rate_limit="exempt"),
     Endpoint(
         "GET",
         "/readyz",
@@ -55,5 +55,6 @@ ENDPOINTS = [
         "health",
         s.Readiness,
         errors=(503,),
+        rate_limit="exempt",
     ),
 ]

@@ -108,6 +108,8 @@ ENDPOINTS = [
         body=s.OrderIn,
         errors=(400, 404, 409, 413, 415, 422),
         headers=("Idempotency-Key",),
+        rate_limit="orders",
+        invalidates=(),  # orders and slots are never cached
     ),
     Endpoint(
         "GET",
@@ -128,6 +130,7 @@ ENDPOINTS = [
         s.OrderOut,
         auth="order",
         errors=(401, 403, 404, 409),
+        invalidates=(),
     ),
     Endpoint(
         "POST",
@@ -139,6 +142,7 @@ ENDPOINTS = [
         body=s.StatusIn,
         auth="staff",
         errors=(400, 401, 403, 404, 409, 413, 415, 422),
+        invalidates=(),
     ),
     Endpoint(
         "POST",
@@ -150,6 +154,9 @@ ENDPOINTS = [
         body=s.PickupIn,
         auth="staff",
         errors=(400, 401, 403, 404, 409, 413, 415, 422),
+        # Per order, whoever asks: six-digit codes must not be guessable by retrying.
+        rate_limit="pickup-per-order",
+        invalidates=(),
     ),
     Endpoint(
         "GET",

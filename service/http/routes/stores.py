@@ -10,23 +10,11 @@ from service.domain.models import WEEKDAYS, OpeningInterval
 from service.http import parsing, presenters
 from service.http import schemas as s
 from service.http.auth import principal
-from service.http.caching import cached_json
+from service.http.caching import MENU_ENTITY, STORE_ENTITY, STORES_ENTITY, cached_json
 from service.http.context import context
 from service.http.endpoint import Endpoint
 from service.http.responses import JSONResponse
 from service.usecases import stores
-
-# Cache entities: a write replaces an entity's version, so its cached reads are never served
-# again (service/cache/versioned.py). Writes below name exactly the entities they change.
-STORES = "stores"
-
-
-def store_entity(store_id: str) -> str:
-    return f"store:{store_id}"
-
-
-def menu_entity(store_id: str) -> str:
-    return f"menu:{store_id}"
 
 
 async def list_stores(request: Request) -> Response:
@@ -38,7 +26,11 @@ async def list_stores(request: Request) -> Response:
         return presenters.page([presenters.store(x) for x in found], cursor)
 
     return await cached_json(
-        request, cache_name="store_list", entity=STORES, variant=f"{q.limit}:{q.cursor}", load=load
+        request,
+        cache_name="store_list",
+        entity=STORES_ENTITY,
+        variant=f"{q.limit}:{q.cursor}",
+        load=load,
     )
 
 
@@ -50,7 +42,11 @@ async def get_store(request: Request) -> Response:
         return presenters.store(await stores.get_store(repo, store_id))
 
     return await cached_json(
-        request, cache_name="store", entity=store_entity(store_id), variant="body", load=load
+        request,
+        cache_name="store",
+        entity=STORE_ENTITY.format(store_id=store_id),
+        variant="body",
+        load=load,
     )
 
 
@@ -63,7 +59,11 @@ async def get_menu(request: Request) -> Response:
         return presenters.page([presenters.menu_item(i) for i in items], None)
 
     return await cached_json(
-        request, cache_name="menu", entity=menu_entity(store_id), variant="body", load=load
+        request,
+        cache_name="menu",
+        entity=MENU_ENTITY.format(store_id=store_id),
+        variant="body",
+        load=load,
     )
 
 
@@ -91,7 +91,6 @@ async def create_store(request: Request) -> Response:
     who = principal(request)
     data, _ = await parsing.body(request, s.StoreIn)
     store = await stores.create_store(context(request).repo, who, _store_fields(data.model_dump()))
-    await context(request).cache.invalidate(STORES)
     return JSONResponse(
         presenters.store(store), status_code=201, headers={"Location": f"/v1/stores/{store.id}"}
     )
@@ -103,7 +102,6 @@ async def update_store(request: Request) -> Response:
     data, _ = await parsing.body(request, s.StorePatch)
     changes = _store_fields(data.model_dump(exclude_unset=True, exclude_none=True))
     store = await stores.update_store(context(request).repo, who, store_id, changes)
-    await context(request).cache.invalidate(STORES, store_entity(store_id))
     return JSONResponse(presenters.store(store))
 
 
@@ -114,7 +112,6 @@ async def create_menu_item(request: Request) -> Response:
     fields = data.model_dump()
     fields["tags"] = tuple(fields["tags"])
     item = await stores.create_menu_item(context(request).repo, who, store_id, fields)
-    await context(request).cache.invalidate(menu_entity(store_id))
     return JSONResponse(presenters.menu_item(item), status_code=201)
 
 
@@ -127,7 +124,6 @@ async def update_menu_item(request: Request) -> Response:
     if "tags" in changes:
         changes["tags"] = tuple(changes["tags"])
     item = await stores.update_menu_item(context(request).repo, who, store_id, item_id, changes)
-    await context(request).cache.invalidate(menu_entity(store_id))
     return JSONResponse(presenters.menu_item(item))
 
 
@@ -168,6 +164,7 @@ ENDPOINTS = [
         body=s.StoreIn,
         auth="staff",
         errors=(400, 401, 403, 413, 415, 422),
+        invalidates=(STORES_ENTITY,),
     ),
     Endpoint(
         "PATCH",
@@ -179,6 +176,7 @@ ENDPOINTS = [
         body=s.StorePatch,
         auth="staff",
         errors=(400, 401, 403, 404, 413, 415, 422),
+        invalidates=(STORES_ENTITY, STORE_ENTITY),
     ),
     Endpoint(
         "POST",
@@ -191,6 +189,7 @@ ENDPOINTS = [
         body=s.MenuItemIn,
         auth="staff",
         errors=(400, 401, 403, 404, 413, 415, 422),
+        invalidates=(MENU_ENTITY,),
     ),
     Endpoint(
         "PATCH",
@@ -202,5 +201,6 @@ ENDPOINTS = [
         body=s.MenuItemPatch,
         auth="staff",
         errors=(400, 401, 403, 404, 413, 415, 422),
+        invalidates=(MENU_ENTITY,),
     ),
 ]
