@@ -22,7 +22,7 @@ from nbconvert import HTMLExporter
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-SECTIONS = ["compression", "cache", "queries", "overall", "resilience"]
+SECTIONS = ["compression", "cache", "queries", "overall", "resilience", "deploy"]
 BUDGET_S = {"quick": 180, "full": 600}
 
 
