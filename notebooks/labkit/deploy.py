@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -500,6 +501,7 @@ class Switch:
     serving_s: float | None = None  # start -> new version serving through the proxy
     old_exit_s: float | None = None  # SIGTERM -> old process gone
     old_exit_code: int | None = None
+    sigterm_at: float | None = None  # seconds since the load started
 
 
 @dataclass
@@ -583,6 +585,10 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
 
     result = DrillResult(config)
     with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
+        # The release already in production is built while its database is prepared.
+        previous = checkout(config.previous_ref, work / "release-previous", "previous")
+        build = pool.submit(previous.install)
         db = LabDatabase("deploy")
         db.create(seed=["--stores", "5", "--items-per-store", "20", "--orders", "100"])
         stack.callback(db.drop)
@@ -591,9 +597,7 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
         fake = FakeOpenAI(work).start()
         stack.callback(fake.stop)
         settings = instance_settings(db.url, redis.url, fake.url)
-
-        previous = checkout(config.previous_ref, work / "release-previous", "previous")
-        previous.build_s = previous.install()
+        previous.build_s = build.result()
         log(f"previous release {previous.commit[:10]} built in {previous.build_s:.1f}s")
 
         slots = {"a": free_port(), "b": free_port()}
@@ -647,6 +651,7 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
             proxy.set_state(old_slot, "drain")
             sw.phases["drain_wait"] = proxy.wait_idle(old_slot, config.draining_s)
             proxy.set_state(old_slot, "maint")
+            sw.sigterm_at = time.monotonic() - t0
             sw.old_exit_s, sw.old_exit_code = live.pop(old_slot).terminate(config.draining_s)
             result.switches.append(sw)
             return sw
@@ -812,7 +817,9 @@ def plot_timeline(result: DrillResult, ax: Any) -> None:
         end = s.started_at + (s.serving_s or 0)
         ax.axvspan(s.started_at, end, alpha=0.15, color=colours.get(s.kind, "grey"))
         ax.text(s.started_at, ax.get_ylim()[1] * 0.92, s.kind, fontsize=8)
-    ax.set_xlabel("seconds since the load started")
+        if s.sigterm_at is not None:
+            ax.axvline(s.sigterm_at, color="black", linestyle=":", linewidth=1)
+    ax.set_xlabel("seconds since the load started (dotted: old instance sent SIGTERM)")
     ax.set_ylabel("requests/s")
     ax.set_title("load through HAProxy during deploy, rollback and data rollback")
     ax.legend(loc="lower right")
@@ -823,15 +830,18 @@ def run_section(
 ) -> tuple[DrillResult | None, str | None, list[Outcome], list[dict[str, Any]]]:
     """Environment consistency, then the drill when this machine can run it. Returns the drill
     (or None and why not), the outcomes to record and the consistency rows."""
-    share, env_rows, checks = environment_consistency()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # A few CLI calls: checked while the drill runs, to keep the section short.
+        consistency_run = pool.submit(environment_consistency)
+        reason = unavailable()
+        result = None
+        if reason is None:
+            result = run_drill(work, DrillConfig.for_profile(profile, previous_ref, new_ref))
+        share, env_rows, checks = consistency_run.result()
     refused = {p: c.problems for p, c in checks.items() if not c.ok}
     env_detail = (
         f"profiles {sorted(checks)}; refused: {refused}"
         if refused
         else f"profiles {sorted(checks)}"
     )
-    reason = unavailable()
-    result = None
-    if reason is None:
-        result = run_drill(work, DrillConfig.for_profile(profile, previous_ref, new_ref))
     return result, reason, outcomes(result, reason, share, None, env_detail), env_rows
