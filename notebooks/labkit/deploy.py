@@ -23,8 +23,8 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
-import statistics
 import subprocess
 import tempfile
 import time
@@ -32,10 +32,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
+from labkit import checks
+from labkit.checks import Check
 from labkit.procs import (
     BIN,
     LAB_ADMIN_TOKEN,
@@ -57,108 +59,43 @@ SECTION = "deploy"
 # -- goals: declared once, judged on every sample --------------------------------------------
 
 
-@dataclass(frozen=True)
-class Goal:
-    """One target of the section (the same fields as the lab's `checks.Check`)."""
-
-    id: str
-    title: str
-    op: Literal[">=", "<=", "=="]
-    bound: float
-    unit: str
-    kind: Literal["timed", "exact"] = "exact"
-    how: str = ""
-
-    @property
-    def goal(self) -> str:
-        symbol = {">=": "≥", "<=": "≤", "==": "="}[self.op]
-        sep = "" if self.unit in ("%",) else " "
-        return f"{symbol} {self.bound:g}{sep}{self.unit}"
-
-    def meets(self, value: float) -> bool:
-        if self.op == ">=":
-            return value >= self.bound
-        if self.op == "<=":
-            return value <= self.bound
-        return value == self.bound
-
-
-GOALS: dict[str, Goal] = {
-    g.id: g
-    for g in [
-        Goal("deploy_availability", "requests answered correctly through the proxy during deploy and rollback",
-             ">=", 99.9, "%", how="Locust's customer mix through HAProxy, whole drill"),
-        Goal("deploy_failed_requests", "failed requests during deploy and rollback (goal: none)",
-             "<=", 0, "requests", how="Locust failures (wrong status, wrong body, connection error)"),
-        Goal("deploy_orders_lost", "acknowledged orders missing from PostgreSQL after the drill",
-             "==", 0, "orders", how="every 201 order id the load got, looked up in the database"),
-        Goal("deploy_time", "deploy: start to new version serving through the proxy",
-             "<=", 300, "s", "timed", "fresh venv from the package cache, migrate, /readyz 200, switch"),
-        Goal("rollback_time", "rollback: start to previous version serving through the proxy",
-             "<=", 120, "s", "timed", "kept environment verified, migrate, /readyz 200, switch"),
-        Goal("data_rollback_time", "data rollback PostgreSQL → JSON: export to JSON backend serving",
-             "<=", 120, "s", "timed", "pickup data export, pickup data import, restart on DATA_BACKEND=json"),
-        Goal("data_rollback_orders_lost", "acknowledged orders missing after the data rollback",
-             "==", 0, "orders", how="GET /v1/orders/{id} with its order token, through the proxy"),
-        Goal("env_consistency", "settings keys consistent across local, Railway, Railway+Neon+Upstash",
-             "==", 100, "%", how="pickup config check per profile of docs/DEPLOY.md's example table"),
-    ]
-}  # fmt: skip
+DEPLOY_CHECKS = (
+    "deploy_availability",
+    "deploy_failed_requests",
+    "deploy_orders_lost",
+    "deploy_time",
+    "rollback_time",
+    "data_rollback_time",
+    "data_rollback_orders_lost",
+    "env_consistency",
+)
+GOALS: dict[str, Check] = {id: checks.check(id) for id in DEPLOY_CHECKS}  # declared in checks.py
 
 
 @dataclass
 class Outcome:
     """What one goal measured: its samples (an empty list is "not measured", never a pass)."""
 
-    goal: Goal
+    goal: Check
     samples: list[float] = field(default_factory=list)
     reason: str | None = None  # why it was not measured
     detail: str = ""
 
-    @property
-    def measured(self) -> bool:
-        return bool(self.samples) and self.reason is None
+    def entry(self) -> dict[str, Any]:
+        """The summary entry: samples, median, 95 % interval and verdict (lab's checks)."""
+        return checks.evaluate(self.goal, self.samples, reason=self.reason, detail=self.detail)
 
     @property
-    def median(self) -> float | None:
-        return statistics.median(self.samples) if self.measured else None
-
-    @property
-    def passed(self) -> bool | None:
-        """Every sample meets the goal; None when nothing was measured."""
-        if not self.measured:
-            return None
-        return all(self.goal.meets(s) for s in self.samples)
+    def verdict(self) -> str:
+        return str(self.entry()["verdict"])
 
 
 def record(section: Any, outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:
-    """Write the outcomes into the section's results (today's `results.Section` format); the one
-    place to change when the lab's checks API takes over. Returns the rows for the notebook."""
-    rows = []
-    for o in outcomes:
-        detail = o.detail if o.measured else f"not measured: {o.reason or 'empty sample'}"
-        samples = f"samples {[round(s, 3) for s in o.samples]}"
-        section.target(
-            o.goal.id,
-            o.goal.title,
-            o.goal.goal,
-            o.median,
-            o.goal.unit,
-            o.passed,
-            f"{detail}; {samples}" if o.samples else detail,
-        )
-        rows.append(
-            {
-                "id": o.goal.id,
-                "goal": o.goal.goal,
-                "unit": o.goal.unit,
-                "samples": [round(s, 3) for s in o.samples],
-                "median": o.median,
-                "verdict": {True: "pass", False: "fail", None: "not_measured"}[o.passed],
-                "detail": detail,
-            }
-        )
-    return rows
+    """Each outcome into the section's results (`Section.record`); returns the entries."""
+    return [
+        section.record(o.goal.id, list(o.samples), reason=o.reason, detail=o.detail)
+        for o in outcomes
+    ]
 
 
 # -- pure helpers ---------------------------------------------------------------------------
@@ -538,6 +475,7 @@ class DrillResult:
     failure_lines: list[str] = field(default_factory=list)
     proxy_stats: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)  # each instance's (PostgreSQL)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -596,7 +534,7 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
         stack.callback(redis.stop)
         fake = FakeOpenAI(work).start()
         stack.callback(fake.stop)
-        settings = instance_settings(db.url, redis.url, fake.url)
+        settings = result.settings = instance_settings(db.url, redis.url, fake.url)
         previous.build_s = build.result()
         log(f"previous release {previous.commit[:10]} built in {previous.build_s:.1f}s")
 
@@ -742,7 +680,7 @@ def outcomes(
     """The section's targets from one drill (None with a reason when it could not run)."""
     g = GOALS
 
-    def one(goal: Goal, value: float | None, detail: str = "") -> Outcome:
+    def one(goal: Check, value: float | None, detail: str = "") -> Outcome:
         why = reason or (None if value is not None else "empty sample: nothing was measured")
         return Outcome(goal, [] if value is None or reason else [float(value)], why, detail)
 
@@ -760,7 +698,7 @@ def outcomes(
         for k in ("deploy", "rollback", "data-rollback")
     }
 
-    def timed(goal: Goal, kind: str) -> Outcome:
+    def timed(goal: Check, kind: str) -> Outcome:
         samples = [float(v) for v in kinds[kind]]
         phases = "; ".join(
             ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
@@ -825,23 +763,41 @@ def plot_timeline(result: DrillResult, ax: Any) -> None:
     ax.legend(loc="lower right")
 
 
+RAW_PATTERNS = ("load/locust*", "haproxy/haproxy.*", "*/service.log", "fake-openai.log")
+
+
+def keep_raw(work: Path, raw_dir: Path) -> None:
+    """Locust's reports, HAProxy's configuration and log, every instance's log: into the report."""
+    for pattern in RAW_PATTERNS:
+        for path in work.glob(pattern):
+            if path.is_file():
+                target = raw_dir / path.relative_to(work)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(path.read_bytes())
+    for path in raw_dir.rglob("*"):
+        if path.is_file() and path.suffix not in (".txt", ".csv", ".html", ".log", ".json"):
+            path.rename(path.with_name(path.name + ".txt"))  # the report lists these suffixes
+
+
 def run_section(
-    work: Path, profile: str, previous_ref: str = "HEAD", new_ref: str = "HEAD"
+    profile: str, raw_dir: Path, previous_ref: str = "HEAD", new_ref: str = "HEAD"
 ) -> tuple[DrillResult | None, str | None, list[Outcome], list[dict[str, Any]]]:
     """Environment consistency, then the drill when this machine can run it. Returns the drill
-    (or None and why not), the outcomes to record and the consistency rows."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # A few CLI calls: checked while the drill runs, to keep the section short.
-        consistency_run = pool.submit(environment_consistency)
-        reason = unavailable()
-        result = None
-        if reason is None:
-            result = run_drill(work, DrillConfig.for_profile(profile, previous_ref, new_ref))
-        share, env_rows, checks = consistency_run.result()
-    refused = {p: c.problems for p, c in checks.items() if not c.ok}
-    env_detail = (
-        f"profiles {sorted(checks)}; refused: {refused}"
-        if refused
-        else f"profiles {sorted(checks)}"
-    )
+    (or None and why not), the outcomes to record and the consistency rows. The work folder
+    (two or three venvs) is deleted afterwards; its logs are kept under `raw_dir`."""
+    work = Path(tempfile.mkdtemp(prefix="lab-deploy-"))
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # A few CLI calls: checked while the drill runs, to keep the section short.
+            consistency_run = pool.submit(environment_consistency)
+            reason = unavailable()
+            result = None
+            if reason is None:
+                result = run_drill(work, DrillConfig.for_profile(profile, previous_ref, new_ref))
+            share, env_rows, profiles = consistency_run.result()
+    finally:
+        keep_raw(work, raw_dir)
+        shutil.rmtree(work, ignore_errors=True)
+    refused = {p: c.problems for p, c in profiles.items() if not c.ok}
+    env_detail = f"profiles {sorted(profiles)}" + (f"; refused: {refused}" if refused else "")
     return result, reason, outcomes(result, reason, share, None, env_detail), env_rows

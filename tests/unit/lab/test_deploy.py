@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from labkit import deploy
+from labkit import checks, deploy
 from labkit.deploy import GOALS, DrillResult, Outcome, ProfileCheck, Switch
 from labkit.proxy import parse_stat, render_config
 from labkit.results import Section
@@ -158,14 +158,16 @@ def test_locust_totals_sum_every_request_group() -> None:
 
 
 def test_an_empty_sample_is_not_measured_never_a_pass() -> None:
-    outcome = Outcome(GOALS["deploy_failed_requests"], [])
-    assert outcome.passed is None and outcome.median is None
-    assert Outcome(GOALS["deploy_failed_requests"], [0.0]).passed is True
-    assert Outcome(GOALS["deploy_failed_requests"], [0.0, 1.0]).passed is False
-    assert Outcome(GOALS["deploy_time"], [30.0], reason="haproxy missing").passed is None
+    assert Outcome(GOALS["deploy_failed_requests"], []).verdict == "not_measured"
+    assert Outcome(GOALS["deploy_failed_requests"], [0.0]).verdict == "pass"
+    assert Outcome(GOALS["deploy_failed_requests"], [1.0]).verdict == "fail"
+    assert Outcome(GOALS["deploy_time"], [30.0], reason="haproxy missing").verdict == (
+        "not_measured"
+    )
 
 
-def test_goal_text_comes_from_the_same_definition_as_the_predicate() -> None:
+def test_every_deploy_target_is_declared_once_in_the_lab_checks() -> None:
+    assert {c.id for c in checks.CHECKS.values() if c.section == "deploy"} == set(GOALS)
     assert GOALS["deploy_availability"].goal == "≥ 99.9%"
     assert GOALS["deploy_time"].goal == "≤ 300 s"
     assert GOALS["rollback_time"].meets(120) and not GOALS["rollback_time"].meets(120.5)
@@ -175,8 +177,9 @@ def test_goal_text_comes_from_the_same_definition_as_the_predicate() -> None:
 def test_a_drill_that_could_not_run_leaves_every_target_not_measured() -> None:
     found = deploy.outcomes(None, "haproxy is not installed", 100.0, None)
     assert {o.goal.id for o in found} == set(GOALS)
-    assert [o.goal.id for o in found if o.passed is not None] == ["env_consistency"]
-    assert all(o.reason == "haproxy is not installed" for o in found if o.passed is None)
+    measured = [o.goal.id for o in found if o.verdict != "not_measured"]
+    assert measured == ["env_consistency"]
+    assert all(o.reason == "haproxy is not installed" for o in found if o.goal.id not in measured)
 
 
 def drill(**changes: object) -> DrillResult:
@@ -194,20 +197,20 @@ def drill(**changes: object) -> DrillResult:
 
 
 def test_a_clean_drill_passes_every_target_and_a_lost_order_fails_one() -> None:
-    verdicts = {o.goal.id: o.passed for o in deploy.outcomes(drill(), None, 100.0, None)}
-    assert verdicts == dict.fromkeys(GOALS, True)
+    verdicts = {o.goal.id: o.verdict for o in deploy.outcomes(drill(), None, 100.0, None)}
+    assert verdicts == dict.fromkeys(GOALS, "pass")
     lost = deploy.outcomes(drill(lost_after_data_rollback=["o2"], failures=3), None, 100.0, None)
-    verdicts = {o.goal.id: o.passed for o in lost}
-    assert verdicts["data_rollback_orders_lost"] is False
-    assert verdicts["deploy_failed_requests"] is False
-    assert verdicts["deploy_availability"] is False  # 997 of 1000 is 99.7 %
-    assert verdicts["deploy_time"] is True
+    verdicts = {o.goal.id: o.verdict for o in lost}
+    assert verdicts["data_rollback_orders_lost"] == "fail"
+    assert verdicts["deploy_failed_requests"] == "fail"
+    assert verdicts["deploy_availability"] == "fail"  # 997 of 1000 is 99.7 %
+    assert verdicts["deploy_time"] == "pass"
 
 
 def test_no_order_acknowledged_means_lost_orders_were_not_measured() -> None:
     found = {o.goal.id: o for o in deploy.outcomes(drill(acknowledged=[]), None, 100.0, None)}
-    assert found["deploy_orders_lost"].passed is None
-    assert found["data_rollback_orders_lost"].passed is None
+    assert found["deploy_orders_lost"].verdict == "not_measured"
+    assert found["data_rollback_orders_lost"].verdict == "not_measured"
 
 
 def test_a_switch_that_never_served_leaves_its_time_not_measured() -> None:
@@ -215,20 +218,21 @@ def test_a_switch_that_never_served_leaves_its_time_not_measured() -> None:
     result.switches = result.switches[:1]
     found = {o.goal.id: o for o in deploy.outcomes(result, None, 100.0, None)}
     assert found["deploy_time"].samples == [40.0]
-    assert found["rollback_time"].passed is None
+    assert found["rollback_time"].verdict == "not_measured"
 
 
 def test_recorded_targets_carry_goal_unit_samples_and_verdict(tmp_path: Path) -> None:
     section = Section("deploy", tmp_path, "quick")
-    rows = deploy.record(section, deploy.outcomes(drill(failures=2), None, None, "no docs"))
+    deploy.record(section, deploy.outcomes(drill(failures=2), None, None, "no docs"))
     saved = json.loads(section.save().read_text())
     by_id = {t["id"]: t for t in saved["targets"]}
-    assert by_id["deploy_failed_requests"]["passed"] is False
-    assert by_id["deploy_failed_requests"]["measured"] == 2.0
-    assert by_id["env_consistency"]["passed"] is None
-    assert "no docs" in by_id["env_consistency"]["detail"]
-    row = {r["id"]: r for r in rows}["deploy_time"]
-    assert (row["goal"], row["unit"], row["samples"], row["verdict"]) == (
+    assert set(by_id) == set(GOALS)
+    failed = by_id["deploy_failed_requests"]
+    assert (failed["verdict"], failed["samples"], failed["median"]) == ("fail", [2.0], 2.0)
+    assert by_id["env_consistency"]["verdict"] == "not_measured"
+    assert by_id["env_consistency"]["reason"] == "no docs"
+    timed = by_id["deploy_time"]
+    assert (timed["goal"], timed["unit"], timed["samples"], timed["verdict"]) == (
         "≤ 300 s",
         "s",
         [40.0],

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from labkit.naivedb import rollback_steps
 
 STATUS = """current: 0003 (head)
