@@ -309,6 +309,39 @@ def checkout(ref: str, home: Path, label: str) -> Release:
     return Release(label, ref, commit, home)
 
 
+def choose_previous(
+    candidates: Sequence[str], tree: Callable[[str, str], str | None], head: str = "HEAD"
+) -> str:
+    """The version a deploy replaces: the newest earlier commit whose service/ differs from
+    `head`'s (a real other version) but whose migrations are the same (so the rollback's
+    `pickup db migrate` has nothing it does not know); `head` itself when there is none."""
+    for commit in candidates:
+        if tree(commit, "service") != tree(head, "service") and tree(
+            commit, "service/migrations"
+        ) == tree(head, "service/migrations"):
+            return commit
+    return head
+
+
+def resolve_previous(ref: str, new_ref: str = "HEAD", depth: int = 30) -> str:
+    """`auto` -> choose_previous over the last `depth` first-parent commits; else `ref`."""
+    if ref != "auto":
+        return ref
+
+    def tree(commit: str, path: str) -> str | None:
+        run = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{commit}:{path}"],
+            cwd=ROOT, capture_output=True, text=True,
+        )  # fmt: skip
+        return run.stdout.strip() or None
+
+    listed = subprocess.run(
+        ["git", "rev-list", "--first-parent", f"--max-count={depth}", f"{new_ref}~1"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    return choose_previous(listed.stdout.split(), tree, new_ref)
+
+
 class Instance(Process):
     """`pickup serve` of one release, in one proxy slot."""
 
@@ -745,6 +778,14 @@ def switch_rows(result: DrillResult) -> list[dict[str, Any]]:
     ]
 
 
+def describe_versions(result: DrillResult) -> str:
+    commits = {s.kind: s.commit[:10] for s in result.switches}
+    previous, new = commits.get("rollback", "?"), commits.get("deploy", "?")
+    if previous == new:
+        return f"previous and new version are the same commit {new}, installed into two venvs"
+    return f"previous version {previous} ({result.config.previous_ref}), new version {new} ({result.config.new_ref})"
+
+
 def plot_timeline(result: DrillResult, ax: Any) -> None:
     """Requests per second (answered, failed) through the proxy, with each switch marked."""
     t = [p["t"] for p in result.timeline]
@@ -793,7 +834,9 @@ def run_section(
             reason = unavailable()
             result = None
             if reason is None:
-                result = run_drill(work, DrillConfig.for_profile(profile, previous_ref, new_ref))
+                previous = resolve_previous(previous_ref, new_ref)
+                config = DrillConfig.for_profile(profile, previous, new_ref)
+                result = run_drill(work, config)
             share, env_rows, profiles = consistency_run.result()
     finally:
         keep_raw(work, raw_dir)

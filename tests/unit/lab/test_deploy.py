@@ -240,6 +240,28 @@ def test_recorded_targets_carry_goal_unit_samples_and_verdict(tmp_path: Path) ->
     )
 
 
+TREES = {
+    ("HEAD", "service"): "s3",
+    ("HEAD", "service/migrations"): "m2",
+    ("c3", "service"): "s3",  # docs-only commit: the same service
+    ("c3", "service/migrations"): "m2",
+    ("c2", "service"): "s2",  # other service code, same migrations: the previous version
+    ("c2", "service/migrations"): "m2",
+    ("c1", "service"): "s1",
+    ("c1", "service/migrations"): "m1",
+}
+
+
+def test_the_previous_version_is_the_newest_other_service_code_with_the_same_migrations() -> None:
+    def tree(commit: str, path: str) -> str | None:
+        return TREES.get((commit, path))
+
+    assert deploy.choose_previous(["c3", "c2", "c1"], tree) == "c2"
+    assert deploy.choose_previous(["c3", "c1"], tree) == "HEAD"  # c1 lacks a migration
+    assert deploy.choose_previous([], tree) == "HEAD"
+    assert deploy.resolve_previous("v1.2") == "v1.2"
+
+
 STAT = (
     "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,"
     "wretr,wredis,status,hrsp_2xx,hrsp_5xx\n"
