@@ -12,7 +12,7 @@ reverse proxy, measured the way railway.json deploys the service.
   records every acknowledged order (labkit/locustfiles/deploy_load.py).
 
 The pure parts (goals and verdicts, the docs table, consistency, lost orders, availability) are
-unit-tested in tests/unit/lab/test_deploy.py; the rest starts real processes, every one of them
+unit-tested in tests/unit/lab/test_deploy_drill.py; the rest starts real processes, every one of them
 stopped by the ExitStack of the function that started it, even when a step fails.
 """
 
