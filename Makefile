@@ -21,7 +21,7 @@ help:
 	@echo "make audit-baseline [REPORT=reports/<ts>]  refresh the committed reports/baseline.json from a run"
 	@echo "make lab [LAB_ARGS=...]  JupyterLab on the audit notebooks (works as root)"
 	@echo "make serve   run the service on the embedded defaults (JSON backend, demo data)"
-	@echo "make test    run the whole test suite (starts nothing; needs PostgreSQL/Redis on loopback for those tests)"
+	@echo "make test    run the whole test suite (PostgreSQL/Redis: on loopback if running, else private ones; see README)"
 	@echo "make lint    ruff check + format, mypy --strict on service/, import-linter layer contracts"
 	@echo "make reliability  outages, crashes, hostile input and an OpenAPI fuzz run against real processes (~2 min)"
 	@echo "make loadtest [WORKERS=n] [TARGET=URL] [LOCUST_ARGS='--tags browse -u 50 -t 1m']  Locust; own server unless TARGET, results in reports/loadtest/<ts>/"

@@ -62,7 +62,12 @@ def run_notebook(name: str, report: Path, parameters: dict[str, object]) -> str 
 
 
 def summarize(
-    report: Path, profile: str, ran: list[str], broken: dict[str, str], elapsed: float
+    report: Path,
+    profile: str,
+    ran: list[str],
+    broken: dict[str, str],
+    elapsed: float,
+    machine: dict[str, object],
 ) -> dict[str, object]:
     sections = load_sections(report)
     by_name = {s["name"]: s for s in sections}
@@ -81,7 +86,7 @@ def summarize(
         "wall_clock_s": round(elapsed, 1),
         "budget_s": BUDGET_S[profile],
         "environment": {
-            **environment(),
+            **machine,
             "setups": {name: by_name[name].get("setups", {}) for name in ran if name in by_name},
         },
         "sections": [
@@ -156,6 +161,7 @@ def audit() -> int:
     report = Path(os.environ.get("AUDIT_REPORT_DIR") or REPORTS / stamp).resolve()
     (report / "notebooks").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    machine = environment()  # the commit measured is the one checked out when the run starts
     broken: dict[str, str] = {}
     stages = [*ran, "report"]
     shown = report.relative_to(ROOT) if report.is_relative_to(ROOT) else report
@@ -171,7 +177,7 @@ def audit() -> int:
             broken[name] = why
             print(f"audit: {name} BROKE: {why}", flush=True)
     elapsed = time.monotonic() - started
-    summary = summarize(report, profile, ran, broken, elapsed)
+    summary = summarize(report, profile, ran, broken, elapsed, machine)
     print(f"audit: [{elapsed:5.0f}s] stage {len(stages)}/{len(stages)} report", flush=True)
     text = comparison(report, summary)
     why = run_notebook("perf_audit", report, {"report_dir": str(report)})

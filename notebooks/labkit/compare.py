@@ -4,7 +4,7 @@ A target regressed when its median moved the wrong way by at least `worse_by` (1
 AND the bootstrap 95 % interval of the ratio of medians (head / base) excludes 1, i.e. "no
 change" is not a plausible reading of the samples. A threshold on two medians alone would flag
 noise; an interval alone would flag a real but negligible shift. Targets with an exact goal
-(`= 50 requests`, `yes`), or whose medians are not both positive (a cost near zero, an error
+(`= 50 requests`, `yes`), or with a sample that is not positive (a cost near zero, an error
 rate of 0 %), are compared on their verdicts instead: pass → fail is a regression."""
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def compare_target(
         return row
     better = head.get("better", base.get("better"))
     found = None
-    if better is not None and min(base["median"], head["median"]) > 0:
+    # A ratio means something only between positive samples (a cost that crosses zero, a 0 %
+    # error rate): otherwise the verdicts are compared.
+    if better is not None and min([*base["samples"], *head["samples"]]) > 0:
         found = stats.ratio_of_medians_ci(head["samples"], base["samples"])
     if found is None:
         flipped = base["verdict"] == "pass" and head["verdict"] == "fail"

@@ -1,6 +1,6 @@
 """Start several lab processes at once: each `pickup serve` spends a second or two importing
 before it answers, and a section that compares eight configurations should not wait for them
-one after the other. Uses only labkit.procs' public surface (start, url, wait_http)."""
+one after the other. Every process still belongs to the harness session (stopped at exit)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ def start_all(
             if getattr(process, "seed_args", None) is not None:
                 process.start()  # seeding must finish first: start it on its own
             else:
-                Process.start(process)
+                process.spawn()
             started.append(process)
         for process in processes.values():
-            wait_http(f"{process.url}{health}", timeout=timeout, process=process.process)  # type: ignore[attr-defined]
+            wait_http(f"{process.url}{health}", timeout=timeout, process=process)  # type: ignore[attr-defined]
     except BaseException:
         for process in started:
             process.stop()

@@ -87,7 +87,8 @@ def wrk(
     if run.returncode != 0:
         raise RuntimeError(f"wrk exited {run.returncode}: {run.output[-2000:]}")
     out = run.output
-    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, flags=re.M))
+    # wrk pads some values ("1.00s "): allow trailing blanks.
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", out, flags=re.M))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return HttpRun(

@@ -1,15 +1,18 @@
 """The naive baseline's database: the same data as a seeded lab database, with the schema as it
 was before the hot-path indexes (revision 0002), i.e. what a first implementation would run on.
 
-Copied with CREATE DATABASE ... TEMPLATE (seconds, not a second seeding), then taken back to
-revision 0001 with the service's own `pickup db rollback`."""
+Copied with CREATE DATABASE ... TEMPLATE on the harness's server (seconds, not a second
+seeding; dropped with the harness session at the latest), then taken back to revision 0001 with
+the service's own `pickup db rollback`."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import uuid
 
-from labkit.databases import ADMIN_DSN, LabDatabase
+from harness.postgres import execute, fetch, postgres, run_sync
+from labkit.databases import LabDatabase
 from labkit.procs import PICKUP, base_env
 
 BEFORE_INDEXES = "0001"
@@ -23,20 +26,15 @@ def rollback_steps(status: str, target: str = BEFORE_INDEXES) -> int:
     return len(applied) - applied.index(target) - 1
 
 
-def _psql(sql: str, dsn: str = ADMIN_DSN) -> None:
-    subprocess.run(
-        ["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-
-
 def naive_copy(source: LabDatabase, label: str) -> LabDatabase:
     """A copy of `source` at the revision before the hot-path indexes; drop() it when done."""
+    server = postgres()
     copy = LabDatabase(label)
-    _psql(f'CREATE DATABASE "{copy.name}" TEMPLATE "{source.name}"')
+    name = f"lab_{label}_{uuid.uuid4().hex[:12]}"
+    run_sync(execute(server.admin_dsn, f'CREATE DATABASE "{name}" TEMPLATE "{source.name}"'))
+    server.owner.guard_database(server.admin_dsn, name)
+    server.owner.callback(server.drop_database, name)
+    copy.name, copy.url = name, server.dsn(name)
     try:
         env = base_env(APP_ENV="test", **copy.settings())
         status = subprocess.run(
@@ -51,7 +49,7 @@ def naive_copy(source: LabDatabase, label: str) -> LabDatabase:
                 capture_output=True,
                 timeout=300,
             )
-        _psql("ANALYZE", dsn=copy.url)
+        run_sync(execute(copy.url, "ANALYZE"))
     except BaseException:
         copy.drop()
         raise
@@ -59,16 +57,7 @@ def naive_copy(source: LabDatabase, label: str) -> LabDatabase:
 
 
 def indexes(db: LabDatabase) -> list[str]:
-    result = subprocess.run(
-        [
-            "psql",
-            db.url,
-            "-Atc",
-            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    rows = run_sync(
+        fetch(db.url, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")
     )
-    return result.stdout.split()
+    return [row[0] for row in rows]

@@ -153,7 +153,12 @@ def run_rounds(
         for name in rotation(names, r):
             attempts: list[Trial] = []
             while True:
-                trial = _one(name, r, endpoints[name], plan, cores, raw_dir, len(attempts) + 1)
+                try:
+                    trial = _one(name, r, endpoints[name], plan, cores, raw_dir, len(attempts) + 1)
+                except (RuntimeError, ValueError, KeyError, AttributeError) as exc:
+                    # wrk failed or printed something unexpected: a lost trial, not a lost section
+                    log(f"trial {name} round {r + 1} failed: {exc}")
+                    trial = _lost(name, r, len(attempts) + 1)
                 attempts.append(trial)
                 if not trial.disturbed or len(attempts) > plan.retries or budget <= 0:
                     break
@@ -206,6 +211,12 @@ def _one(
         others_cores=others,
         disturbed=others > plan.threshold,
     )
+
+
+def _lost(name: str, round_index: int, attempt: int) -> Trial:
+    """A trial that measured nothing: no requests, so no CPU per request and no capacity."""
+    nan = float("nan")
+    return Trial(name, round_index + 1, attempt, 0, 0, nan, nan, nan, 0.0, 0.0, 0.0, 9.0, True)
 
 
 def metric(trial: Trial, name: str) -> float | None:

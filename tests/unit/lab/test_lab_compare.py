@@ -108,3 +108,11 @@ def test_previous_report_prefers_the_newest_of_the_same_profile(tmp_path: Path) 
     current = tmp_path / "20261203T0000Z"
     assert compare.previous_report(tmp_path, current, "quick") == tmp_path / "20261201T0000Z"
     assert compare.previous_report(tmp_path, current, "full") == tmp_path / "20261202T0000Z"
+
+
+def test_a_cost_whose_rounds_cross_zero_is_compared_on_its_verdict() -> None:
+    base = target("limiter", [-3.0, 4.0, 5.0], better="lower", verdict="inconclusive")
+    head = target("limiter", [2.0, 9.0, 30.0], better="lower", verdict="inconclusive")
+    row = compare.compare_target(base, head)
+    assert row["ratio"] is None
+    assert row["regressed"] is False

@@ -59,3 +59,10 @@ def test_ratios_and_differences_pair_the_same_round() -> None:
     assert trials.differences(runs, "menu", "hello", "requests") == [-12_000, -18_000]
     rows = {r["config"]: r for r in trials.summary_rows(runs)}
     assert rows["menu"]["rounds"] == 2
+
+
+def test_a_lost_trial_contributes_no_sample() -> None:
+    lost = trials._lost("menu", 0, 1)
+    assert lost.cpu_us_per_request is None and lost.capacity is None
+    runs = [lost, trial("hello", 1, 20_000, 1.0)]
+    assert trials.ratios(runs, "menu", "hello", "capacity") == [None]
