@@ -641,7 +641,7 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
         for item in result.timeline:
             item["t"] -= round(time.time() - (time.monotonic() - t0))
         acked = [a["id"] for a in result.acknowledged]
-        present = _psql_ids(db.url)
+        present = _order_ids(db.url)
         result.lost_in_postgres = lost_orders(acked, present)
         log(
             f"load: {result.requests} requests, {result.failures} failed, {len(acked)} orders acknowledged"
@@ -680,12 +680,10 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
     return result
 
 
-def _psql_ids(dsn: str) -> list[str]:
-    run = subprocess.run(
-        ["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atc", "SELECT id FROM orders"],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    return run.stdout.split()
+def _order_ids(dsn: str) -> list[str]:
+    from harness.postgres import fetch, run_sync
+
+    return [str(row["id"]) for row in run_sync(fetch(dsn, "SELECT id FROM orders"))]
 
 
 def _lost_via_http(base_url: str, acknowledged: Sequence[Mapping[str, str]]) -> list[str]:
