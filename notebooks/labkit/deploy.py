@@ -200,9 +200,9 @@ def consistency(
                 why.append(f"{profile}: refused")
             elif not check.ok:
                 why.append(f"{profile}: configuration refused")
-            elif key.lower() in check.effective and not _same(
-                values[key], check.effective[key.lower()]
-            ):
+            elif key.lower() not in check.effective:
+                why.append(f"{profile}: config check does not show it")
+            elif not _same(values[key], check.effective[key.lower()]):
                 why.append(f"{profile}: reads back {check.effective[key.lower()]!r}")
         rows.append({"key": key, "consistent": not why, "why": "; ".join(why)})
     share = 100 * sum(r["consistent"] for r in rows) / len(rows) if rows else None

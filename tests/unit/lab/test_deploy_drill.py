@@ -97,6 +97,15 @@ def test_consistency_counts_a_key_only_when_every_profile_sets_it_and_reads_it_b
     assert share == 25.0
 
 
+def test_a_key_config_check_does_not_show_is_not_counted_as_read_back() -> None:
+    table = {"p": {"APP_ENV": "production", "PORT": "8080"}}
+    share, rows = deploy.consistency(
+        table, {"p": ok("p", app_env="production")}, {"app_env", "port"}
+    )
+    assert {r["key"]: r["why"] for r in rows}["PORT"] == "p: config check does not show it"
+    assert share == 50.0
+
+
 def test_a_refused_configuration_makes_its_keys_inconsistent() -> None:
     table = {"a": {"ADMIN_TOKEN": "short", "APP_ENV": "production"}}
     refused = ProfileCheck(
