@@ -66,13 +66,17 @@ seed: install
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
 
-# wrk measures ceilings independently of our code. Installed when we can (root, Debian);
-# without it the audit's throughput sections say they were not measured.
+# wrk measures ceilings independently of our code; HAProxy is the deploy drill's edge proxy.
+# Installed when we can (root, Debian); without them the sections say they were not measured.
 lab-tools:
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 \
 		&& apt-get install -y -qq wrk >/dev/null 2>&1)) ; } || true
 	@command -v wrk >/dev/null 2>&1 || echo "lab: wrk is not installed; throughput sections will be marked not measured"
+	@command -v haproxy >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get install -y -qq haproxy >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 \
+		&& apt-get install -y -qq haproxy >/dev/null 2>&1)) ; } || true
+	@command -v haproxy >/dev/null 2>&1 || echo "lab: haproxy is not installed; the deploy drill will be marked not measured"
 
 # BASE=reports/<ts> picks what the run is compared with (default: the previous report of the same
 # profile, else reports/baseline.json). AUDIT_SECTIONS="cache overall" runs only those sections.

@@ -182,6 +182,26 @@ CHECKS: dict[str, Check] = {
         _c("limiter_exact", "resilience",
            "requests allowed across two processes with a limit of 50", "==", 50, "requests",
            "exact"),
+        # deploy (notebooks/labkit/deploy.py)
+        _c("deploy_availability", "deploy",
+           "requests answered correctly through the proxy during deploy and rollback",
+           ">=", 99.9, "%", "exact", "Locust's customer mix through HAProxy, whole drill"),
+        _c("deploy_failed_requests", "deploy", "failed requests during deploy and rollback",
+           "<=", 0, "requests", "exact", "Locust failures: wrong status or body, connection error"),
+        _c("deploy_orders_lost", "deploy", "acknowledged orders missing from PostgreSQL after the drill",
+           "==", 0, "orders", "exact", "every 201 order id the load got, looked up in the database"),
+        _c("deploy_time", "deploy", "deploy: start to new version serving through the proxy",
+           "<=", 300, "s", "timed", "fresh venv from the package cache, migrate, /readyz 200, switch"),
+        _c("rollback_time", "deploy", "rollback: start to previous version serving through the proxy",
+           "<=", 120, "s", "timed", "kept environment verified, migrate, /readyz 200, switch"),
+        _c("data_rollback_time", "deploy",
+           "data rollback PostgreSQL → JSON: export to JSON backend serving", "<=", 120, "s",
+           "timed", "pickup data export, pickup data import, restart on DATA_BACKEND=json"),
+        _c("data_rollback_orders_lost", "deploy", "acknowledged orders missing after the data rollback",
+           "==", 0, "orders", "exact", "GET /v1/orders/{id} with its order token, through the proxy"),
+        _c("env_consistency", "deploy",
+           "settings keys consistent across local, Railway, Railway + Neon + Upstash",
+           "==", 100, "%", "exact", "pickup config check per column of DEPLOY.md's example table"),
     ]
 }  # fmt: skip
 

@@ -81,7 +81,7 @@ def test_tally_counts_every_verdict_including_not_measured() -> None:
 
 
 def test_every_declared_check_has_a_known_section_and_a_goal() -> None:
-    sections = {"compression", "cache", "queries", "overall", "resilience"}
+    sections = {"compression", "cache", "queries", "overall", "resilience", "deploy"}
     for check in checks.CHECKS.values():
         assert check.section in sections
         assert check.goal
