@@ -590,7 +590,7 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
         proxy.set_state("a", "ready")
         proxy.wait_served_by("a")
 
-        load = Load(proxy.url, work / "load", users=config.users, cap_s=600).start()
+        load = Load(proxy.url, work / "load", users=config.users, cap_s=900).start()
         stack.callback(load.process.stop)
         t0 = load.started
 
