@@ -1,6 +1,7 @@
 """Every audit target, declared once: its goal text and its predicate come from one definition.
 
-A target is judged on the 95 % interval of its per-round samples, never on one number:
+A target is judged on the 95 % interval (Student's t over rounds) of its per-round samples,
+never on one number:
 
 - `pass` when the whole interval meets the goal,
 - `fail` when the whole interval misses it,
@@ -79,7 +80,7 @@ def evaluate(
     values = [] if reason else stats.clean(samples)
     if not values and not reason:
         reason = "empty sample: nothing was measured"
-    ci = stats.bootstrap_median_ci(values)
+    ci = stats.interval(values)
     centre = stats.median(values)
     return {
         "id": check.id,

@@ -1,8 +1,8 @@
 """Regressions: two audit runs compared target by target on their per-round samples.
 
-A target regressed when its median moved the wrong way by at least `worse_by` (10 % by default)
-AND the bootstrap 95 % interval of the ratio of medians (head / base) excludes 1, i.e. "no
-change" is not a plausible reading of the samples. A threshold on two medians alone would flag
+A target regressed when it moved the wrong way by at least `worse_by` (10 % by default) AND the
+95 % interval of the ratio head/base (Welch's t on the logarithms of the per-round samples)
+excludes 1, i.e. "no change" is not a plausible reading of the samples. A threshold on two medians alone would flag
 noise; an interval alone would flag a real but negligible shift. Targets with an exact goal
 (`= 50 requests`, `yes`), or with a sample that is not positive (a cost near zero, an error
 rate of 0 %), are compared on their verdicts instead: pass → fail is a regression."""
@@ -56,7 +56,7 @@ def compare_target(
     # A ratio means something only between positive samples (a cost that crosses zero, a 0 %
     # error rate): otherwise the verdicts are compared.
     if better is not None and min([*base["samples"], *head["samples"]]) > 0:
-        found = stats.ratio_of_medians_ci(head["samples"], base["samples"])
+        found = stats.ratio_interval(head["samples"], base["samples"])
     if found is None:
         flipped = base["verdict"] == "pass" and head["verdict"] == "fail"
         row["status"] = "regressed (verdict)" if flipped else "same verdict or better"

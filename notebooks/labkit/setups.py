@@ -10,7 +10,35 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from labkit import procs
+
 NEVER_REFUSES = "1000000000"
+# labkit.procs.Service's own defaults, which a setup may override.
+SERVICE_DEFAULTS = (
+    "APP_ENV",
+    "JSON_DATA_PATH",
+    "STAFF_API_KEYS",
+    "ADMIN_TOKEN",
+    "ACCESS_LOG",
+    "LOG_LEVEL",
+    "RATE_LIMIT_ENABLED",
+)
+
+
+class Service(procs.Service):
+    """labkit.procs.Service whose settings may override its defaults (access log off, limiter
+    off, ...): the production setups switch those on. (labkit.procs.Service hands both to
+    base_env as keywords, so a setting among SERVICE_DEFAULTS raises TypeError there.)"""
+
+    def __init__(
+        self, name: str, settings: dict[str, Any], workdir: Path, *, seed: list[str] | None = None
+    ) -> None:
+        overrides = {k: str(v) for k, v in settings.items() if k in SERVICE_DEFAULTS}
+        rest = {k: v for k, v in settings.items() if k not in SERVICE_DEFAULTS}
+        super().__init__(name, rest, workdir, seed=seed)
+        self.env.update(overrides)
+        self.settings = settings
+
 
 PRODUCTION: dict[str, str] = {
     "RATE_LIMIT_ENABLED": "true",

@@ -56,3 +56,33 @@ def test_no_ratio_against_an_empty_or_zero_base() -> None:
 def test_half_width_share() -> None:
     assert stats.half_width_share((90.0, 110.0), 100.0) == 0.1
     assert stats.half_width_share(None, 100.0) is None
+
+
+def test_t_interval_over_rounds_is_wider_than_the_observed_range_for_three_rounds() -> None:
+    low, high = stats.interval([3.16, 3.24, 6.75])  # type: ignore[misc]
+    assert low < 3.16 and high > 6.75
+
+
+def test_t_interval_of_an_exact_or_empty_sample() -> None:
+    assert stats.interval([80.0]) == (80.0, 80.0)
+    assert stats.interval([2.0, 2.0, 2.0]) == (2.0, 2.0)
+    assert stats.interval([]) is None
+
+
+def test_t_interval_narrows_with_more_rounds() -> None:
+    three = stats.interval([9.0, 10.0, 11.0])
+    five = stats.interval([9.0, 10.0, 11.0, 9.0, 11.0])
+    assert three is not None and five is not None
+    assert five[1] - five[0] < three[1] - three[0]
+
+
+def test_welch_ratio_flags_a_clear_slowdown_and_not_noise() -> None:
+    slow = stats.ratio_interval([0.2226, 0.2768, 0.2708], [0.3872, 0.4373, 0.4270])
+    assert slow is not None and slow[1][1] < 1
+    noise = stats.ratio_interval([2.32, 2.84, 2.81], [6.75, 3.24, 3.16])
+    assert noise is not None and noise[1][0] <= 1 <= noise[1][1]
+
+
+def test_welch_ratio_needs_positive_samples() -> None:
+    assert stats.ratio_interval([1.0, -1.0], [1.0, 2.0]) is None
+    assert stats.ratio_interval([2.0], [1.0]) == (2.0, (2.0, 2.0))
