@@ -95,7 +95,7 @@ async def open_storage(settings: Settings, metrics: Metrics | None = None) -> St
 
 def build_cache_store(settings: Settings, metrics: Metrics | None) -> CacheStore:
     if settings.redis_url is None:
-        return MemoryCacheStore(settings.cache_max_entries)
+        return MemoryCacheStore(settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
     return RedisCacheStore.from_url(
         settings.redis_url.get_secret_value(),
         op_timeout_s=settings.cache_op_timeout_ms / 1000,

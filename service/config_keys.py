@@ -135,6 +135,11 @@ class CacheSettings(BaseModel):
     cache_max_entries: int = Field(
         10_000, ge=10, description="Entries of the in-process cache (used without REDIS_URL)"
     )
+    cache_max_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes the in-process cache may hold per worker (keys and values)",
+    )
     cache_op_timeout_ms: int = Field(
         100,
         ge=5,

@@ -28,6 +28,15 @@ T = TypeVar("T")
 # number suppressed) keeps the log readable and cheap.
 _LOG_INTERVAL_S = 5.0
 
+# One round trip for a versioned read: the version, then the value stored under it. The value's
+# key is built inside the script, so it is not declared in KEYS: fine on one Redis server (and
+# on replicas of it), not on Redis Cluster, which this store does not support.
+_GET_INDIRECT = """
+local pointer = redis.call('GET', KEYS[1])
+if not pointer then return {false, false} end
+return {pointer, redis.call('GET', ARGV[1] .. pointer .. ARGV[2])}
+"""
+
 
 def describe_redis_url(url: str) -> str:
     """The URL without credentials, safe to log."""
@@ -60,6 +69,7 @@ class RedisCacheStore:
         self._failing_since: float | None = None
         self._next_log_at = 0.0
         self._suppressed = 0
+        self._get_indirect = client.register_script(_GET_INDIRECT)
 
     @classmethod
     def from_url(
@@ -95,6 +105,23 @@ class RedisCacheStore:
         value = await self._run("get", key, lambda: self._client.get(self._key_prefix + key))
         # The client does not decode responses, so a value is always bytes.
         return value if isinstance(value, bytes) else None
+
+    async def get_indirect(
+        self, pointer_key: str, prefix: str, suffix: str
+    ) -> tuple[bytes | None, bytes | None]:
+        p = self._key_prefix
+        found = await self._run(
+            "get",
+            pointer_key,
+            lambda: self._get_indirect(keys=[p + pointer_key], args=[p + prefix, suffix]),
+        )
+        if not isinstance(found, list) or len(found) != 2:
+            return None, None
+        pointer, value = found
+        return (
+            pointer if isinstance(pointer, bytes) else None,
+            value if isinstance(value, bytes) else None,
+        )
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
         if ttl_s <= 0:

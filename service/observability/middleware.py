@@ -17,6 +17,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.envelope import error_response
+from service.observability import accesslog
 from service.observability.metrics import Metrics
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -68,6 +69,9 @@ class RequestContextMiddleware:
     ) -> None:
         self.app = app
         self.metrics = metrics
+        # The bytes writer configure_logging installed, unless a logger is given (tests) or
+        # logging is not set up for it; then lines go through structlog.
+        self.writer = accesslog.current() if logger is None and access_log else None
         self.logger: AccessLogger = logger or structlog.get_logger("access")
         self.access_log = access_log
         # A random per-process prefix and a counter: unique across processes and restarts,
@@ -106,7 +110,11 @@ class RequestContextMiddleware:
             duration_s = time.perf_counter() - started
             route = route_template(scope)
             self.metrics.observe_request(scope["method"], route, status, duration_s)
-            if self.access_log:
+            if self.writer is not None:
+                self.writer.write(
+                    scope["method"], route, scope["path"], status, duration_s, request_id
+                )
+            elif self.access_log:
                 self.logger.info(
                     "request",
                     method=scope["method"],
