@@ -25,7 +25,7 @@ from service.cache.versioned import VersionedCache
 from service.config import Settings, load_settings
 from service.domain.errors import PickupError
 from service.http import errors, openapi
-from service.http.context import AppContext
+from service.http.context import AppContext, ReadinessCheck
 from service.http.endpoint import Budget, Endpoint, Handler
 from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.compression import GZipWhenAcceptedMiddleware
@@ -33,6 +33,7 @@ from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.responses import JSONResponse
 from service.http.routes import ai, health, orders, stores
 from service.observability import Metrics, RequestContextMiddleware, configure_logging
+from service.observability.build import build_commit
 from service.observability.instrumented import instrument
 from service.observability.middleware import metrics_endpoint
 from service.ratelimit import (
@@ -247,6 +248,8 @@ def create_app(
         if settings.metrics_enabled
         else None
     )
+    if metrics is not None:
+        metrics.set_build_info(version("pickup-service"), build_commit(settings.build_commit))
     limiter = build_limiter(settings, metrics)
 
     @contextlib.asynccontextmanager
@@ -355,13 +358,21 @@ async def build_context(
         # An open breaker degrades one feature; the fallback still answers, so stay ready.
         return ("degraded" if state != "closed" else "ok"), {"breaker": state}
 
+    readiness: dict[str, ReadinessCheck] = {
+        "database": database,
+        "cache": cache_check,
+        "ai": ai_upstream,
+    }
+    if metrics is not None:
+        readiness = metrics.record_readiness(readiness, timeout_s=health.READINESS_TIMEOUT_S)
+
     return AppContext(
         settings=settings,
         repo=repo,
         clock=clock,
         staff_keys=settings.staff_keys(),
         admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
-        readiness={"database": database, "cache": cache_check, "ai": ai_upstream},
+        readiness=readiness,
         cache=cache,
         recommender=recommender,
         breakers=[breaker],

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: Path | None = Field(
         None, description="Shared metrics directory when WEB_CONCURRENCY>1 (pickup serve makes one)"
     )
+    build_commit: str = Field(
+        "",
+        max_length=64,
+        description="Commit being run, for pickup_build_info (empty: ask git, else unknown)",
+    )
     shutdown_grace_s: int = Field(
         20, ge=1, le=600, description="On SIGTERM, in-flight requests get this long to finish"
     )

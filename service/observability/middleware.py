@@ -137,6 +137,7 @@ def metrics_endpoint(
                     "a valid bearer token is required for /metrics",
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
+        await metrics.refresh()
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
