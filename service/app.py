@@ -103,6 +103,7 @@ def build_cache_store(settings: Settings, metrics: Metrics | None) -> CacheStore
     return RedisCacheStore.from_url(
         settings.redis_url.get_secret_value(),
         op_timeout_s=settings.cache_op_timeout_ms / 1000,
+        connect_timeout_s=settings.cache_connect_timeout_ms / 1000,
         key_prefix="pickup:cache:",
         metrics=metrics,
     )

@@ -112,7 +112,13 @@ class Settings(BaseSettings):
         100,
         ge=5,
         le=5000,
-        description="Deadline of one Redis cache call before it counts as a miss",
+        description="Deadline of one Redis cache call (connecting excluded) before it is a miss",
+    )
+    cache_connect_timeout_ms: int = Field(
+        1000,
+        ge=10,
+        le=30_000,
+        description="Deadline for opening a Redis connection (TCP + TLS + AUTH)",
     )
     compression_enabled: bool = Field(True, description="gzip responses for clients that accept it")
     compression_min_bytes: int = Field(1024, ge=0, description="Smallest body that is compressed")

@@ -1,5 +1,7 @@
 """A loopback TCP proxy for outage tests: stopping it looks to a client like its server
-crashing, and starting it again on the same port like the server coming back."""
+crashing, and starting it again on the same port like the server coming back. `delay_s` holds
+every chunk that long in each direction, as a link to another region would (a round trip then
+costs twice that)."""
 
 from __future__ import annotations
 
@@ -7,11 +9,13 @@ import asyncio
 
 
 class TcpProxy:
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, *, delay_s: float = 0.0) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.delay_s = delay_s
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._pipes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         # Port 0 the first time; the same port again after a stop, as a restarted server.
@@ -24,19 +28,29 @@ class TcpProxy:
         for writer in self._writers:
             writer.close()
         self._writers.clear()
+        # Pipes held in a delay would outlive the proxy (and its test's event loop).
+        for pipe in self._pipes:
+            pipe.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+        self._pipes.clear()
         await self._server.wait_closed()
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         self._writers += [writer, up_writer]
-        await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
-        )
+        pipes = {
+            asyncio.create_task(self._pipe(reader, up_writer)),
+            asyncio.create_task(self._pipe(up_reader, writer)),
+        }
+        self._pipes |= pipes
+        await asyncio.gather(*pipes, return_exceptions=True)
+        self._pipes -= pipes
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
                 writer.write(data)
                 await writer.drain()
         finally:
