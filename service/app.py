@@ -1,12 +1,12 @@
-"""The composition root: the one place that picks concrete adapters and wires the stack."""
+"""The HTTP composition root: routes, middleware and lifespan. Adapters come from
+service.bootstrap, which app, cli and devsetup share."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
-from typing import Any
 
 import structlog
 from starlette.applications import Starlette
@@ -15,26 +15,21 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
-from service.ai import OpenAIRecommender
-from service.breaker import AsyncCircuitBreaker
-from service.cache import MemoryCacheStore, ReadThroughCache, RedisCacheStore
-from service.cache.base import CacheStore
-from service.cache.versioned import VersionedCache
+from service.bootstrap import Closer, build_context, build_limiter
 from service.config import Settings, load_settings
 from service.domain.errors import PickupError
 from service.http import errors, openapi
-from service.http.context import AppContext, ReadinessCheck
-from service.http.endpoint import Budget, Endpoint, Handler
+from service.http.endpoint import Budget, Endpoint
 from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.compression import GZipWhenAcceptedMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.responses import JSONResponse
 from service.http.routes import ai, health, orders, stores
+from service.http.routing import routes_by_path
 from service.observability import Metrics, RequestContextMiddleware, configure_logging
 from service.observability.build import build_commit
-from service.observability.instrumented import instrument
 from service.observability.middleware import metrics_endpoint
 from service.ratelimit import (
     ClientIdentity,
@@ -46,10 +41,6 @@ from service.ratelimit import (
     by_client,
     by_path_param,
 )
-from service.repositories.base import PickupRepository
-from service.repositories.json_store import JsonFileRepository
-from service.repositories.postgres import PostgresRepository
-from service.usecases.seed import demo_dataset
 
 log = structlog.get_logger("service")
 
@@ -74,61 +65,10 @@ CORS_EXPOSED_HEADERS = [
     "X-Request-ID",
     "Idempotent-Replayed",
 ]
-Closer = Callable[[], Awaitable[None]]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-async def open_repository(settings: Settings) -> PickupRepository:
-    if settings.data_backend == "json":
-        return await JsonFileRepository.open(settings.json_data_path)
-    assert settings.database_url is not None  # Settings refuses postgres without it
-    repo = await PostgresRepository.open(
-        settings.database_url.get_secret_value(),
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-        query_profile=settings.query_profile,
-    )
-    if settings.query_profile == "naive":
-        log.warning("naive_query_profile", detail="lab baseline: deliberately slow queries")
-    return repo
-
-
-def build_cache_store(settings: Settings, metrics: Metrics | None) -> CacheStore:
-    if settings.redis_url is None:
-        return MemoryCacheStore(settings.cache_max_entries)
-    return RedisCacheStore.from_url(
-        settings.redis_url.get_secret_value(),
-        op_timeout_s=settings.cache_op_timeout_ms / 1000,
-        connect_timeout_s=settings.cache_connect_timeout_ms / 1000,
-        key_prefix="pickup:cache:",
-        metrics=metrics,
-    )
-
-
-def build_recommender(settings: Settings, breaker: AsyncCircuitBreaker) -> OpenAIRecommender | None:
-    if settings.openai_api_key is None:
-        return None
-    return OpenAIRecommender(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        model=settings.openai_model,
-        timeout_s=settings.openai_timeout_ms / 1000,
-        max_concurrency=settings.ai_max_concurrency,
-        breaker=breaker,
-    )
-
-
-def build_limiter(settings: Settings, metrics: Metrics | None) -> Limiter:
-    return Limiter(
-        settings.redis_url.get_secret_value() if settings.redis_url else "memory://",
-        strategy=settings.rate_limit_strategy,
-        fail_open=settings.rate_limit_fail_open,
-        on_storage_error=metrics.rate_limit_storage_error if metrics else None,
-    )
 
 
 def middleware_stack(
@@ -221,24 +161,6 @@ def rate_limit_middleware(
     )
 
 
-def routes_by_path(endpoints: list[Endpoint]) -> list[BaseRoute]:
-    """One Route per path carrying all its methods, so a 405 lists every method the path
-    serves in Allow (a Route per method would list only the first one matched). Each handler
-    is followed by the cache invalidation its endpoint declares (Endpoint.serve)."""
-    by_path: dict[str, dict[str, Handler]] = {}
-    for ep in endpoints:
-        by_path.setdefault(ep.path, {})[ep.method] = ep.serve()
-
-    def dispatcher(handlers: dict[str, Handler]) -> Handler:
-        async def dispatch(request: Request) -> Response:
-            method = "GET" if request.method == "HEAD" else request.method
-            return await handlers[method](request)
-
-        return dispatch
-
-    return [Route(path, dispatcher(h), methods=list(h)) for path, h in by_path.items()]
-
-
 def create_app(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
 ) -> Starlette:
@@ -297,84 +219,4 @@ def create_app(
             Exception: errors.unexpected_error,
         },
         lifespan=lifespan,
-    )
-
-
-async def build_context(
-    settings: Settings,
-    clock: Callable[[], datetime],
-    metrics: Metrics | None,
-    closers: list[Closer],
-) -> AppContext:
-    repo = await open_repository(settings)
-    closers.append(repo.aclose)
-    if settings.seed_demo_data and await repo.is_empty():
-        await repo.import_dataset(demo_dataset())
-        log.info("demo_data_loaded", backend=repo.backend)
-    if metrics is not None:
-        if isinstance(repo, PostgresRepository):
-            metrics.track_db_pool(repo.pool_stats)
-        repo = instrument(repo, metrics)
-
-    store = build_cache_store(settings, metrics)
-    closers.append(store.aclose)
-    cache = VersionedCache(
-        store,
-        ReadThroughCache(
-            store, ttl_s=settings.cache_ttl_seconds, enabled=settings.cache_enabled, metrics=metrics
-        ),
-    )
-
-    breaker = AsyncCircuitBreaker(
-        "openai", fail_max=settings.breaker_fail_max, reset_timeout=settings.breaker_reset_timeout_s
-    )
-    if metrics is not None:
-        metrics.set_circuit_state(breaker.name, "closed")
-        breaker.add_listener(metrics.circuit_state_changed)
-    recommender = build_recommender(settings, breaker)
-    if recommender is not None:
-        closers.append(recommender.aclose)
-
-    profile = getattr(repo, "query_profile", None)
-
-    async def database() -> tuple[str, dict[str, Any]]:
-        await repo.ping()
-        detail: dict[str, Any] = {"backend": repo.backend}
-        if profile is not None:
-            # Said out loud so a lab baseline can never pass for production unnoticed.
-            detail["query_profile"] = profile
-        return "ok", detail
-
-    async def cache_check() -> tuple[str, dict[str, Any]]:
-        if not settings.cache_enabled:
-            return "ok", {"mode": "disabled"}
-        kind = "redis" if settings.redis_url else "memory"
-        # Without the cache every read goes to the backend: slower, still correct, so degraded.
-        return ("ok" if await store.ping() else "degraded"), {"store": kind}
-
-    async def ai_upstream() -> tuple[str, dict[str, Any]]:
-        if recommender is None:
-            return "ok", {"mode": "fallback only (no OPENAI_API_KEY)"}
-        state = breaker.status().state
-        # An open breaker degrades one feature; the fallback still answers, so stay ready.
-        return ("degraded" if state != "closed" else "ok"), {"breaker": state}
-
-    readiness: dict[str, ReadinessCheck] = {
-        "database": database,
-        "cache": cache_check,
-        "ai": ai_upstream,
-    }
-    if metrics is not None:
-        readiness = metrics.record_readiness(readiness, timeout_s=health.READINESS_TIMEOUT_S)
-
-    return AppContext(
-        settings=settings,
-        repo=repo,
-        clock=clock,
-        staff_keys=settings.staff_keys(),
-        admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
-        readiness=readiness,
-        cache=cache,
-        recommender=recommender,
-        breakers=[breaker],
     )

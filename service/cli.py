@@ -14,14 +14,13 @@ from service import check404
 from service.ai import fake_openai
 from service.config import (
     Settings,
-    env_keys_markdown,
     load_settings,
     prepare_worker_environment,
 )
+from service.config_keys import env_keys_markdown
 from service.errors import ConfigError, DataFileError
 from service.observability import configure_logging
-from service.repositories.base import Dataset
-from service.repositories.postgres import DatabaseUnavailableError, PostgresRepository
+from service.repositories.postgres import DatabaseUnavailableError
 from service.usecases.seed import DemoCatalog
 
 
@@ -46,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
 
     db = commands.add_parser("db", help="PostgreSQL schema migrations")
     db_commands = db.add_subparsers(dest="db_command", required=True)
-    db_commands.add_parser("migrate", help="apply pending migrations (safe to run concurrently)")
+    migrate = db_commands.add_parser(
+        "migrate", help="apply pending migrations (safe to run concurrently)"
+    )
+    migrate.add_argument(
+        "--to", default="head", help="stop at this revision (the lab's naive baseline: 0001)"
+    )
     rollback = db_commands.add_parser("rollback", help="revert the latest migrations")
     rollback.add_argument("--steps", type=int, default=1)
     db_commands.add_parser("status", help="show applied and pending migrations")
@@ -168,24 +172,24 @@ def config_check(settings: Settings) -> int:
 
 
 async def seed_data(settings: Settings, args: argparse.Namespace) -> int:
-    from service.app import open_repository
+    from service.bootstrap import invalidate_after_cli_write, open_storage
 
     started = time.perf_counter()
     catalog = DemoCatalog(stores=args.stores, items_per_store=args.items_per_store, seed=args.seed)
-    repo = await open_repository(settings)
+    storage = await open_storage(settings)
     try:
-        if isinstance(repo, PostgresRepository):
-            # Streamed through COPY in batches: a million orders never sit in memory at once.
-            await repo.bulk_load(catalog.stores, catalog.menu_items, catalog.orders(args.orders))
-        else:
-            orders = list(catalog.orders(args.orders))
-            await repo.import_dataset(Dataset(catalog.stores, catalog.menu_items, orders))
+        # A backend may stream the orders (PostgreSQL COPYs them in batches, so a million
+        # orders never sit in memory at once).
+        await storage.repo.bulk_load(
+            catalog.stores, catalog.menu_items, catalog.orders(args.orders)
+        )
     finally:
-        await repo.aclose()
+        await storage.aclose()
     print(
         f"seeded {len(catalog.stores)} stores, {len(catalog.menu_items)} menu items, "
-        f"{args.orders} orders into {repo.backend} in {time.perf_counter() - started:.1f}s"
+        f"{args.orders} orders into {storage.backend} in {time.perf_counter() - started:.1f}s"
     )
+    print(await invalidate_after_cli_write(settings, [s.id for s in catalog.stores]))
     return 0
 
 
@@ -212,7 +216,7 @@ async def database_command(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _run_database_command(dbtools: Any, dsn: str, args: argparse.Namespace) -> int:
     if args.db_command == "migrate":
-        applied = await dbtools.migrate(dsn)
+        applied = await dbtools.migrate(dsn, args.to)
         print(f"applied {', '.join(applied)}" if applied else "database is up to date")
     elif args.db_command == "rollback":
         reverted = await dbtools.rollback(dsn, args.steps)
@@ -224,22 +228,24 @@ async def _run_database_command(dbtools: Any, dsn: str, args: argparse.Namespace
 
 async def data_command(settings: Settings, args: argparse.Namespace) -> int:
     from service import dbtools
-    from service.app import open_repository
+    from service.bootstrap import invalidate_after_cli_write, open_storage
 
-    repo = await open_repository(settings)
+    storage = await open_storage(settings)
     try:
         if args.data_command == "export":
-            data = await dbtools.export_data(repo, args.file)
+            data = await dbtools.export_data(storage.repo, args.file)
             verb = "exported"
         else:
-            data = await dbtools.import_data(repo, args.file)
+            data = await dbtools.import_data(storage.repo, args.file)
             verb = "imported"
     finally:
-        await repo.aclose()
+        await storage.aclose()
     print(
         f"{verb} {len(data.stores)} stores, {len(data.menu_items)} menu items, "
-        f"{len(data.orders)} orders ({repo.backend} <-> {args.file})"
+        f"{len(data.orders)} orders ({storage.backend} <-> {args.file})"
     )
+    if args.data_command == "import":
+        print(await invalidate_after_cli_write(settings, [s.id for s in data.stores]))
     return 0
 
 

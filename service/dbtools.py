@@ -24,13 +24,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.errors import DataFileError
+from service.ports import BulkTransfer, Dataset
 from service.repositories import records as rec
-from service.repositories.base import Dataset, PickupRepository
 from service.repositories.json_store import atomic_write
 from service.repositories.postgres import ConnectOptions, DatabaseUnavailableError
 
@@ -52,12 +53,17 @@ def alembic_config() -> Config:
     return config
 
 
-async def migrate(dsn: str) -> list[str]:
-    """Apply every pending revision; returns their ids, oldest first (empty when up to date)."""
+async def migrate(dsn: str, to: str = "head") -> list[str]:
+    """Apply every pending revision up to `to` (default: all); returns their ids, oldest first
+    (empty when up to date). The lab stops early: its naive baseline runs on the schema before
+    the hot-path indexes (`pickup db migrate --to 0001`)."""
 
     def upgrade(connection: Connection, config: Config) -> list[str]:
         before = _applied(connection, config)
-        command.upgrade(config, "head")
+        try:
+            command.upgrade(config, to)
+        except CommandError as exc:
+            raise MigrationError(f"cannot migrate to {to!r}: {exc}") from exc
         return [r for r in _applied(connection, config) if r not in before]
 
     return await _with_alembic(dsn, upgrade)
@@ -133,7 +139,7 @@ async def status(dsn: str) -> str:
     return await _with_alembic(dsn, describe, lock=False)
 
 
-async def export_data(repo: PickupRepository, path: Path) -> Dataset:
+async def export_data(repo: BulkTransfer, path: Path) -> Dataset:
     """Write everything in `repo` to `path` as a pickup-data JSON document; returns the data."""
     data = await repo.export_dataset()
     document = orjson.dumps(rec.dataset_to_document(data))
@@ -141,7 +147,7 @@ async def export_data(repo: PickupRepository, path: Path) -> Dataset:
     return data
 
 
-async def import_data(repo: PickupRepository, path: Path) -> Dataset:
+async def import_data(repo: BulkTransfer, path: Path) -> Dataset:
     """Upsert the pickup-data JSON document at `path` into `repo`; returns what it read."""
     try:
         raw = await asyncio.to_thread(path.read_bytes)

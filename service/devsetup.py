@@ -67,7 +67,7 @@ async def ensure_database(name: str) -> bool:
 
 async def setup(root: Path, *, database: str = DEV_DATABASE) -> list[str]:
     from service import dbtools
-    from service.app import open_repository
+    from service.bootstrap import open_storage
     from service.usecases.seed import demo_dataset
 
     done: list[str] = []
@@ -86,13 +86,13 @@ async def setup(root: Path, *, database: str = DEV_DATABASE) -> list[str]:
             done.append(f"created database {name}")
         applied = await dbtools.migrate(dsn)
         done.append(f"applied migrations {', '.join(applied)}" if applied else "schema up to date")
-    repo = await open_repository(settings)
+    storage = await open_storage(settings)
     try:
-        if await repo.is_empty():
-            await repo.import_dataset(demo_dataset())
-            done.append(f"loaded the demo dataset into {repo.backend}")
+        if await storage.repo.is_empty():
+            await storage.repo.import_dataset(demo_dataset())
+            done.append(f"loaded the demo dataset into {storage.backend}")
         else:
-            done.append(f"{repo.backend} already holds data: left as it is")
+            done.append(f"{storage.backend} already holds data: left as it is")
     finally:
-        await repo.aclose()
+        await storage.aclose()
     return done

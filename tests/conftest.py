@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from harness.session import session as harness_session
 from service.app import create_app
 from service.config import Settings, load_settings
 from tests.factories import ADMIN_TOKEN, NOW, STAFF_KEY
@@ -56,3 +57,9 @@ def client(make_settings: Callable[..., Settings], clock: Clock) -> Iterator[Tes
 @pytest.fixture
 def staff() -> dict[str, str]:
     return {"Authorization": f"Bearer {STAFF_KEY}"}
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # Everything the harness started for this run (servers, private clusters, databases) goes
+    # now rather than at interpreter exit; its reaper covers a run that is killed instead.
+    harness_session().close()

@@ -1,33 +1,35 @@
-"""Throwaway PostgreSQL databases for a notebook: created, migrated and seeded through the
-service's own CLI, dropped at the end."""
+"""Throwaway PostgreSQL databases for a notebook, on the server the harness chose (a server on
+loopback, else a private cluster: harness/postgres.py). Created through the harness, migrated
+and seeded through the service's own CLI, and dropped at the end, or when the kernel exits or
+dies."""
 
 from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from typing import Any
 
-from labkit.procs import PICKUP, base_env, postgres_available
-
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from harness.postgres import execute, postgres, postgres_unavailable, run_sync
+from labkit.procs import PICKUP, base_env
 
 
 class LabDatabase:
     def __init__(self, label: str) -> None:
-        self.name = f"lab_{label}_{uuid.uuid4().hex[:8]}"
-        self.url = f"postgresql://postgres@127.0.0.1:5432/{self.name}"
+        self.label = label
+        self.name = ""
+        self.url = ""
         self.seed_seconds: float | None = None
 
     @staticmethod
     def unavailable() -> str | None:
-        return postgres_available(ADMIN_DSN)
+        return postgres_unavailable()
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         return {"DATA_BACKEND": "postgres", "DATABASE_URL": self.url, **extra}
 
     def create(self, seed: list[str]) -> LabDatabase:
-        _psql(f'CREATE DATABASE "{self.name}"')
+        self.url = postgres().create_database(f"lab_{self.label}", migrated=False)
+        self.name = self.url.rsplit("/", 1)[-1]
         env = base_env(APP_ENV="test", **self.settings(SEED_DEMO_DATA="false"))
         try:
             subprocess.run(
@@ -38,7 +40,7 @@ class LabDatabase:
                 [PICKUP, "seed", *seed], env=env, check=True, capture_output=True, timeout=1800
             )
             self.seed_seconds = time.monotonic() - started
-            _psql("ANALYZE", dsn=self.url)
+            run_sync(execute(self.url, "ANALYZE"))
         except BaseException:
             # A half-made database is of no use to anyone: never leave one on a shared server.
             self.drop()
@@ -46,15 +48,5 @@ class LabDatabase:
         return self
 
     def drop(self) -> None:
-        _psql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
-def _psql(sql: str, dsn: str = ADMIN_DSN) -> str:
-    result = subprocess.run(
-        ["psql", dsn, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    return result.stdout
+        if self.name:
+            postgres().drop_database(self.name)

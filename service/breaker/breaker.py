@@ -7,6 +7,10 @@ the call itself, outside any lock, and afterwards replays the outcome through
 Admission is decided here, synchronously, which is what makes "one trial call while half-open"
 hold: no other coroutine can run between the check and the claim. One instance belongs to one
 event loop.
+
+Time comes from an injectable clock (`clock=`, default the UTC wall clock): the breaker records
+when it opened by that clock and decides when a trial may go by it, so tests move time instead
+of sleeping.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ T = TypeVar("T")
 
 BreakerState = Literal["closed", "open", "half_open"]
 StateListener = Callable[[str, BreakerState, BreakerState], None]
+Clock = Callable[[], datetime]
 
 _STATE_NAMES: dict[str, BreakerState] = {
     pybreaker.STATE_CLOSED: "closed",
@@ -62,8 +67,12 @@ class AsyncCircuitBreaker:
         fail_max: int = 5,
         reset_timeout: float = 30.0,
         exceptions: tuple[type[Exception], ...] = (Exception,),
+        clock: Clock | None = None,
     ) -> None:
         self._counted = exceptions
+        self._clock: Clock = clock or _utc_now
+        # When the circuit last opened, by our clock (pybreaker's own stamp reads the wall clock).
+        self._opened_at: datetime | None = None
         self._listeners: list[StateListener] = []
         # Bumped on every state change, so an outcome that arrives after the state moved on
         # (a slow call admitted before the circuit opened) is not mistaken for a trial result.
@@ -98,7 +107,7 @@ class AsyncCircuitBreaker:
             name=self.name,
             state=state,
             fail_counter=self._breaker.fail_counter,
-            opened_at=None if state == "closed" else self._storage.opened_at,
+            opened_at=None if state == "closed" else self._opened_at,
             reset_timeout=self._breaker.reset_timeout,
             last_error_class=self._last_error_class,
         )
@@ -135,11 +144,11 @@ class AsyncCircuitBreaker:
         return True
 
     def _retry_after(self) -> float:
-        opened_at = self._storage.opened_at
+        opened_at = self._opened_at
         if opened_at is None or self._storage.state != pybreaker.STATE_OPEN:
             return 0.0
         reopen_at = opened_at + timedelta(seconds=self._breaker.reset_timeout)
-        return max(0.0, (reopen_at - datetime.now(UTC)).total_seconds())
+        return max(0.0, (reopen_at - self._clock()).total_seconds())
 
     def _record(self, generation: int, exc: Exception | None) -> None:
         if exc is not None and isinstance(exc, self._counted):
@@ -164,6 +173,8 @@ class AsyncCircuitBreaker:
 
     def _state_changed(self, old: BreakerState, new: BreakerState) -> None:
         self._generation += 1
+        if new == "open":
+            self._opened_at = self._clock()
         for listener in self._listeners:
             try:
                 listener(self.name, old, new)
@@ -184,6 +195,10 @@ class _Relay(pybreaker.CircuitBreakerListener):
     ) -> None:
         old = _STATE_NAMES[old_state.name] if old_state is not None else "closed"
         self._owner._state_changed(old, _STATE_NAMES[new_state.name])
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _succeed() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from service.domain.errors import InvalidInputError, SlotFullError, StoreClosedError
+from service.domain.errors import InvalidInputError, StoreClosedError
 from service.domain.models import Slot, Store
 
 BOOKING_HORIZON = timedelta(days=30)
@@ -50,8 +50,9 @@ def availability(
     return slots
 
 
-def check_bookable(store: Store, start: datetime, *, now: datetime, held: int) -> datetime:
-    """Return the slot start normalised to UTC, or raise why it cannot be booked."""
+def check_bookable(store: Store, start: datetime, *, now: datetime) -> datetime:
+    """Return the slot start normalised to UTC, or raise why it cannot be booked. Whether the
+    slot still has room is decided by `booking.ensure_room`, atomically, in the repository."""
     if start.tzinfo is None:
         raise _slot_error("pickup_slot_start must include a UTC offset")
     start = start.astimezone(UTC)
@@ -70,11 +71,6 @@ def check_bookable(store: Store, start: datetime, *, now: datetime, held: int) -
         )
     if start > now + BOOKING_HORIZON:
         raise _slot_error(f"pickup_slot_start must be within {BOOKING_HORIZON.days} days")
-    if held >= store.slot_capacity:
-        raise SlotFullError(
-            "this pickup slot is full; choose another",
-            details={"pickup_slot_start": start.isoformat(), "capacity": store.slot_capacity},
-        )
     return start
 
 

@@ -9,11 +9,9 @@ through untouched.
 from __future__ import annotations
 
 import gzip
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -28,14 +26,6 @@ GZIP, PLAIN = b"g", b"p"
 STORES_ENTITY = "stores"
 STORE_ENTITY = "store:{store_id}"
 MENU_ENTITY = "menu:{store_id}"
-
-
-def stdlib_dumps(content: Any) -> bytes:
-    # The lab's naive baseline: what a plain json.dumps-based stack pays per response.
-    return json.dumps(content, separators=(",", ":")).encode()
-
-
-ENCODERS: dict[str, Callable[[Any], bytes]] = {"orjson": orjson.dumps, "stdlib": stdlib_dumps}
 
 
 def accepts_gzip(request: Request) -> bool:
@@ -56,7 +46,7 @@ async def cached_json(
     ctx = context(request)
     settings = ctx.settings
     cache = ctx.cache
-    encode = ENCODERS[settings.response_encoder]
+    encode = ctx.encode
     version = await cache.version(entity)
 
     async def encoded() -> bytes:

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from service.breaker import AsyncCircuitBreaker
 from service.cache.versioned import VersionedCache
 from service.config import Settings
-from service.repositories.base import PickupRepository
+from service.ports import PickupRepository
 from service.usecases.recommend import Recommender
 
 # A readiness check returns (status, detail); status is "ok", "degraded" or "down".
@@ -30,6 +31,8 @@ class AppContext:
     cache: VersionedCache
     recommender: Recommender | None = None
     breakers: list[AsyncCircuitBreaker] = field(default_factory=list)
+    # The JSON encoder of cached reads: orjson, or the lab's stdlib baseline (RESPONSE_ENCODER).
+    encode: Callable[[Any], bytes] = orjson.dumps
 
 
 def context(request: Request) -> AppContext:

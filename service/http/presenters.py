@@ -1,112 +1,164 @@
-"""Domain objects to wire dicts (documented by the *Out models in schemas.py)."""
+"""Domain objects to wire dicts, derived from the response models in schemas.py.
+
+The `*Out` models are the one definition of the wire format: `derive` reads a model's fields
+once, at import, and compiles a function that builds exactly that dict (same keys, same order)
+from a domain object. A field whose name matches the object's attribute needs nothing here; a
+renamed or computed one names its source. Converting is by the field's type: datetimes to
+RFC 3339 text, enums to their value, lists of models through those models' presenters.
+
+Compiled rather than validated: building and dumping pydantic models per item costs ~6x the
+time of a plain dict on a menu render (measured: 76 vs 445 µs for 60 items), and this runs on
+every uncached read.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import keyword
+import types
+import typing
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from service.breaker import AsyncCircuitBreaker
-from service.domain.models import WEEKDAYS, MenuItem, Order, Slot, Store
+from pydantic import BaseModel
+
+from service.breaker import AsyncCircuitBreaker, BreakerStatus
+from service.domain.models import WEEKDAYS, MenuItem, Order, OrderLine, Slot, StatusChange, Store
+from service.http import schemas as s
 from service.usecases.recommend import Recommendation
 
+Presenter = Callable[[Any], dict[str, Any]]
+Source = str | Callable[[Any], Any]
 
-def store(s: Store) -> dict[str, Any]:
+_PRESENTERS: dict[type[BaseModel], Presenter] = {}
+
+
+def derive(model: type[BaseModel], source: type, **sources: Source) -> Presenter:
+    """A function from a `source` object to `model`'s wire dict. `sources` maps a field to the
+    attribute it is read from, or to a function of the object; other fields are read from the
+    attribute of the same name, which `source` must have (checked here, at import)."""
+    unknown = set(sources) - set(model.model_fields)
+    if unknown:
+        raise TypeError(f"{model.__name__} has no fields {sorted(unknown)}")
+    namespace: dict[str, Any] = {}
+    entries = []
+    for i, (name, field) in enumerate(model.model_fields.items()):
+        given = sources.get(name, name)
+        if callable(given):
+            namespace[f"f{i}"] = given
+            entries.append(f"{name!r}: f{i}(o)")
+            continue
+        if not (given.isidentifier() and not keyword.iskeyword(given)):
+            raise TypeError(f"{model.__name__}.{name}: {given!r} is not an attribute name")
+        if not _has_attribute(source, given):
+            raise TypeError(f"{source.__name__} has no {given!r} for {model.__name__}.{name}")
+        convert = _converter(field.annotation)
+        if convert is None:
+            entries.append(f"{name!r}: o.{given}")
+        else:
+            namespace[f"c{i}"] = convert
+            entries.append(f"{name!r}: c{i}(o.{given})")
+    code = "def present(o):\n    return {" + ", ".join(entries) + "}\n"
+    exec(compile(code, f"<presenter {model.__name__}>", "exec"), namespace)  # noqa: S102
+    present: Presenter = namespace["present"]
+    present.__name__ = present.__qualname__ = f"present_{model.__name__}"
+    _PRESENTERS[model] = present
+    return present
+
+
+def _has_attribute(source: type, name: str) -> bool:
+    # Fields of a dataclass without slots or default are not attributes of the class itself.
+    declared = (
+        {f.name for f in dataclasses.fields(source)} if dataclasses.is_dataclass(source) else set()
+    )
+    return name in declared or hasattr(source, name)
+
+
+def _converter(annotation: Any) -> Callable[[Any], Any] | None:
+    """How a field's value is turned into JSON-ready data; None when it already is."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        convert = _converter(inner)
+        return None if convert is None else (lambda v: None if v is None else convert(v))
+    if annotation is datetime:
+        return datetime.isoformat
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return _enum_value
+    if origin is list:
+        (item,) = args
+        if isinstance(item, type) and issubclass(item, BaseModel):
+            present = _PRESENTERS[item]  # KeyError: derive the item's model first
+            return lambda values: [present(v) for v in values]
+        return list
+    return None
+
+
+def _enum_value(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _opening_hours(store: Store) -> dict[str, list[dict[str, str]]]:
     hours: dict[str, list[dict[str, str]]] = {}
-    for i in s.opening_hours:
+    for i in store.opening_hours:
         hours.setdefault(WEEKDAYS[i.weekday], []).append(
             {"opens": i.opens.strftime("%H:%M"), "closes": i.closes.strftime("%H:%M")}
         )
-    return {
-        "id": s.id,
-        "name": s.name,
-        "address": s.address,
-        "timezone": s.timezone,
-        "slot_minutes": s.slot_minutes,
-        "slot_capacity": s.slot_capacity,
-        "lead_time_minutes": s.lead_time_minutes,
-        "accepting_orders": s.accepting_orders,
-        "opening_hours": hours,
-    }
+    return hours
 
 
-def menu_item(i: MenuItem) -> dict[str, Any]:
-    return {
-        "id": i.id,
-        "store_id": i.store_id,
-        "name": i.name,
-        "description": i.description,
-        "category": i.category,
-        "price_cents": i.price_cents,
-        "currency": i.currency,
-        "available": i.available,
-        "tags": list(i.tags),
-    }
-
-
-def slot(s: Slot) -> dict[str, Any]:
-    return {
-        "start": s.start.isoformat(),
-        "end": s.end.isoformat(),
-        "capacity": s.capacity,
-        "remaining": s.remaining,
-        "bookable": s.bookable,
-    }
+store = derive(s.StoreOut, Store, opening_hours=_opening_hours)
+menu_item = derive(s.MenuItemOut, MenuItem)
+slot = derive(s.SlotOut, Slot)
+derive(s.OrderLineOut, OrderLine)
+derive(s.StatusChangeOut, StatusChange)
+_customer = derive(s.CustomerOut, Order, name="customer_name", phone="customer_phone")
+_order = derive(s.OrderOut, Order, customer=_customer, items="lines")
+_order_created = derive(s.OrderCreatedOut, Order, customer=_customer, items="lines")
 
 
 def order(o: Order, *, with_token: bool = False) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": o.id,
-        "store_id": o.store_id,
-        "status": o.status.value,
-        "customer": {"name": o.customer_name, "phone": o.customer_phone},
-        "items": [
-            {
-                "menu_item_id": line.menu_item_id,
-                "name": line.name,
-                "unit_price_cents": line.unit_price_cents,
-                "quantity": line.quantity,
-                "line_total_cents": line.line_total_cents,
-            }
-            for line in o.lines
-        ],
-        "total_cents": o.total_cents,
-        "currency": o.currency,
-        "pickup_slot_start": o.pickup_slot_start.isoformat(),
-        "pickup_code": o.pickup_code,
-        "note": o.note,
-        "created_at": o.created_at.isoformat(),
-        "updated_at": o.updated_at.isoformat(),
-        "history": [
-            {"status": h.status.value, "at": h.at.isoformat(), "actor": h.actor} for h in o.history
-        ],
-    }
-    if with_token:
-        body["order_token"] = o.order_token
-    return body
+    # The token is shown once, in the answer to the POST that created the order.
+    return _order_created(o) if with_token else _order(o)
 
 
-def recommendation(r: Recommendation) -> dict[str, Any]:
-    return {
-        "store_id": r.store_id,
-        "items": [
-            {"menu_item_id": i.id, "name": i.name, "price_cents": i.price_cents, "reason": reason}
-            for i, reason in r.items
-        ],
-        "message": r.message,
-        "source": r.source,
-    }
+_recommended = derive(
+    s.RecommendedItemOut,
+    tuple,
+    menu_item_id=lambda pair: pair[0].id,
+    name=lambda pair: pair[0].name,
+    price_cents=lambda pair: pair[0].price_cents,
+    reason=lambda pair: pair[1],
+)
+recommendation = derive(
+    s.RecommendationOut,
+    Recommendation,
+    items=lambda r: [_recommended(pair) for pair in r.items],
+)
+_breaker = derive(
+    s.BreakerOut,
+    BreakerStatus,
+    fail_max=lambda st: st.fail_max,
+    reset_timeout_s="reset_timeout",
+)
 
 
 def breaker(b: AsyncCircuitBreaker) -> dict[str, Any]:
-    status = b.status()
-    return {
-        "name": status.name,
-        "state": status.state,
-        "fail_counter": status.fail_counter,
-        "fail_max": b.fail_max,
-        "opened_at": status.opened_at.isoformat() if status.opened_at else None,
-        "reset_timeout_s": status.reset_timeout,
-        "last_error_class": status.last_error_class,
-    }
+    return _breaker(_WithFailMax(b.status(), b.fail_max))
+
+
+class _WithFailMax:
+    """A breaker's status plus its configured threshold, which the status does not carry."""
+
+    __slots__ = ("fail_max", "status")
+
+    def __init__(self, status: BreakerStatus, fail_max: int) -> None:
+        self.status, self.fail_max = status, fail_max
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.status, name)
 
 
 def page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:

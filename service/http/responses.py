@@ -5,7 +5,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from service.errors import error_response
+from service.envelope import error_response
 
 __all__ = ["JSONResponse", "error_response"]
 

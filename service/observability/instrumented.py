@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from service.observability.metrics import Metrics
-from service.repositories.base import PickupRepository
+from service.ports import PickupRepository
 
 # Housekeeping, not queries: counting them would blur "hits per request".
 NOT_QUERIES = frozenset({"ping", "aclose", "pool_stats"})

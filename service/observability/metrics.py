@@ -101,8 +101,16 @@ class Metrics:
         )
         self._db_queries = Counter(
             "db_queries",
-            "Database queries run.",
+            "Repository operations run (one may send several SQL statements).",
             ["backend", "query"],
+            registry=owner,
+        )
+        self._db_statements = Counter(
+            "db_statements",
+            "SQL statements the database server executed for us, counted by the driver "
+            "(an N+1 read shows here, and so do the pool's reset on release and the driver's type "
+            "introspection; COPY batches of an import do not).",
+            ["backend"],
             registry=owner,
         )
         self._db_duration = Histogram(
@@ -201,6 +209,10 @@ class Metrics:
         finally:
             self._db_queries.labels(backend, query).inc()
             self._db_duration.labels(backend, query).observe(time.perf_counter() - started)
+
+    def db_statement(self, backend: str) -> None:
+        """One SQL statement executed (called by the driver's query logger)."""
+        self._db_statements.labels(backend).inc()
 
     def track_db_pool(self, stats: PoolStats) -> None:
         """Sample `stats()` (e.g. {"idle": 3, "in_use": 2}) whenever metrics are refreshed."""

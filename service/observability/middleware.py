@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import error_response
+from service.envelope import error_response
 from service.observability.metrics import Metrics
 
 REQUEST_ID_HEADER = "x-request-id"

@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.domain.ids import canonical_id
-from service.errors import error_response
+from service.envelope import error_response
 from service.ratelimit.identity import ClientIdentity
 from service.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, RateLimit
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from service.domain.errors import IdempotencyConflictError, NotFoundError, SlotFullError
+from service.domain import booking
+from service.domain.errors import NotFoundError
 from service.domain.models import MenuItem, Order, OrderStatus, Store
 from service.errors import DataFileError
+from service.ports import Dataset, IdempotencyKey
 from service.repositories import records as rec
-from service.repositories.base import Dataset, IdempotencyKey
 
 
 class JsonFileRepository:
@@ -122,27 +123,15 @@ class JsonFileRepository:
         self, order: Order, *, capacity: int, idempotency: IdempotencyKey | None
     ) -> tuple[Order, bool]:
         async with self._lock:
-            if idempotency is not None and idempotency.key in self._idempotency:
-                fingerprint, order_id = self._idempotency[idempotency.key]
-                if fingerprint != idempotency.fingerprint:
-                    raise IdempotencyConflictError(
-                        "this Idempotency-Key was already used with a different request"
-                    )
-                return self._orders[order_id], False
+            if idempotency is not None and (earlier := await self.get_idempotent(idempotency.key)):
+                return booking.replay(earlier, idempotency.fingerprint), False
             held = sum(
                 1
                 for oid in self._orders_by_store.get(order.store_id, ())
                 if self._orders[oid].holds_slot
                 and self._orders[oid].pickup_slot_start == order.pickup_slot_start
             )
-            if held >= capacity:
-                raise SlotFullError(
-                    "this pickup slot is full; choose another",
-                    details={
-                        "pickup_slot_start": order.pickup_slot_start.isoformat(),
-                        "capacity": capacity,
-                    },
-                )
+            booking.ensure_room(order.pickup_slot_start, held=held, capacity=capacity)
             self._put_order(order)
             if idempotency is not None:
                 self._idempotency[idempotency.key] = (idempotency.fingerprint, order.id)
@@ -198,6 +187,18 @@ class JsonFileRepository:
             snapshot = await self.export_dataset()
             self._load(data)
             await self._persist(undo=lambda: self._reset(snapshot))
+
+    async def bulk_load(
+        self,
+        stores: Iterable[Store],
+        menu_items: Iterable[MenuItem],
+        orders: Iterable[Order],
+        idempotency: Iterable[tuple[IdempotencyKey, str]] = (),
+    ) -> int:
+        # Everything lives in memory here anyway, so the orders are gathered first.
+        data = Dataset(list(stores), list(menu_items), list(orders), list(idempotency))
+        await self.import_dataset(data)
+        return len(data.orders)
 
     async def export_dataset(self) -> Dataset:
         return Dataset(

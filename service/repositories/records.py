@@ -14,7 +14,7 @@ from service.domain.models import (
     StatusChange,
     Store,
 )
-from service.repositories.base import Dataset, IdempotencyKey
+from service.ports import Dataset, IdempotencyKey
 
 FORMAT_VERSION = 1
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from service.domain import lifecycle, money, slots
-from service.domain.errors import IdempotencyConflictError, InvalidInputError, NotFoundError
+from service.domain import booking, lifecycle, money, slots
+from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.models import Order, OrderLine, OrderStatus, StatusChange
-from service.repositories.base import IdempotencyKey, PickupRepository
+from service.ports import Booking, IdempotencyKey, OrderBook
 from service.usecases import pagination
 from service.usecases.access import Principal, require_order_access, require_staff
 from service.usecases.stores import get_store
@@ -35,7 +35,7 @@ def fingerprint(canonical_body: bytes) -> str:
 
 
 async def place_order(
-    repo: PickupRepository,
+    repo: Booking,
     request: OrderRequest,
     *,
     now: datetime,
@@ -47,11 +47,7 @@ async def place_order(
         # A retry replays the first answer even if the slot has since filled or passed.
         earlier = await repo.get_idempotent(idempotency.key)
         if earlier is not None:
-            if earlier[0] != idempotency.fingerprint:
-                raise IdempotencyConflictError(
-                    "this Idempotency-Key was already used with a different request"
-                )
-            return earlier[1], False
+            return booking.replay(earlier, idempotency.fingerprint), False
     store = await get_store(repo, request.store_id)
     menu = {item.id: item for item in await repo.list_menu(store.id)}
     problems = []
@@ -74,8 +70,8 @@ async def place_order(
         raise InvalidInputError("some items cannot be ordered", details=problems)
     total = money.order_total(lines)
     currency = money.single_currency(currencies)
-    # The repository re-checks capacity atomically; this check gives the precise reason early.
-    slot_start = slots.check_bookable(store, request.pickup_slot_start, now=now, held=0)
+    # Whether the slot has room is decided atomically by the repository (booking.ensure_room).
+    slot_start = slots.check_bookable(store, request.pickup_slot_start, now=now)
     order = Order(
         id=str(uuid.uuid4()),
         store_id=store.id,
@@ -96,14 +92,14 @@ async def place_order(
     return await repo.create_order(order, capacity=store.slot_capacity, idempotency=idempotency)
 
 
-async def get_order(repo: PickupRepository, principal: Principal, order_id: str) -> Order:
+async def get_order(repo: OrderBook, principal: Principal, order_id: str) -> Order:
     order = await _existing_order(repo, order_id)
     require_order_access(principal, order)
     return order
 
 
 async def cancel_order(
-    repo: PickupRepository, principal: Principal, order_id: str, *, now: datetime
+    repo: OrderBook, principal: Principal, order_id: str, *, now: datetime
 ) -> Order:
     order = await _existing_order(repo, order_id)
     actor = require_order_access(principal, order)
@@ -113,7 +109,7 @@ async def cancel_order(
 
 
 async def set_status(
-    repo: PickupRepository,
+    repo: OrderBook,
     principal: Principal,
     order_id: str,
     target: OrderStatus,
@@ -127,14 +123,14 @@ async def set_status(
 
 
 async def pick_up_order(
-    repo: PickupRepository, principal: Principal, order_id: str, code: str, *, now: datetime
+    repo: OrderBook, principal: Principal, order_id: str, code: str, *, now: datetime
 ) -> Order:
     order = await _staff_order(repo, principal, order_id)
     return await repo.update_order(order.id, lambda o: lifecycle.pick_up(o, code, at=now))
 
 
 async def list_store_orders(
-    repo: PickupRepository,
+    repo: Booking,
     principal: Principal,
     store_id: str,
     *,
@@ -163,14 +159,14 @@ async def list_store_orders(
     return page, next_cursor
 
 
-async def _existing_order(repo: PickupRepository, order_id: str) -> Order:
+async def _existing_order(repo: OrderBook, order_id: str) -> Order:
     order = await repo.get_order(order_id)
     if order is None:
         raise NotFoundError("no order with this id", details={"order_id": order_id})
     return order
 
 
-async def _staff_order(repo: PickupRepository, principal: Principal, order_id: str) -> Order:
+async def _staff_order(repo: OrderBook, principal: Principal, order_id: str) -> Order:
     order = await _existing_order(repo, order_id)
     require_staff(principal, order.store_id)
     return order

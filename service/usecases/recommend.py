@@ -12,7 +12,7 @@ import structlog
 
 from service.domain.errors import ConflictError, ServiceUnavailableError
 from service.domain.models import MenuItem
-from service.repositories.base import PickupRepository
+from service.ports import Catalogue
 from service.usecases.stores import get_store
 
 MAX_ITEMS = 5
@@ -53,7 +53,7 @@ class Recommendation:
 
 
 async def recommend(
-    repo: PickupRepository,
+    repo: Catalogue,
     recommender: Recommender | None,
     store_id: str,
     *,

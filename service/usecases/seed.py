@@ -16,7 +16,7 @@ from service.domain.models import (
     StatusChange,
     Store,
 )
-from service.repositories.base import Dataset
+from service.ports import Dataset
 
 CITIES = [
     ("London", "Europe/London", "GBP"),

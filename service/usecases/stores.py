@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 from service.domain import slots
 from service.domain.errors import NotFoundError
 from service.domain.models import MenuItem, Slot, Store
-from service.repositories.base import PickupRepository
+from service.ports import Catalogue, StoreFront
 from service.usecases import pagination
 from service.usecases.access import Principal, require_staff
 
 
 async def list_stores(
-    repo: PickupRepository, *, limit: int, cursor: str | None
+    repo: Catalogue, *, limit: int, cursor: str | None
 ) -> tuple[list[Store], str | None]:
     after = pagination.decode(cursor, 1)[0] if cursor else None
     # One extra row tells whether another page exists without a count query.
@@ -25,20 +25,20 @@ async def list_stores(
     return page, next_cursor
 
 
-async def get_store(repo: PickupRepository, store_id: str) -> Store:
+async def get_store(repo: Catalogue, store_id: str) -> Store:
     store = await repo.get_store(store_id)
     if store is None:
         raise NotFoundError("no store with this id", details={"store_id": store_id})
     return store
 
 
-async def get_menu(repo: PickupRepository, store_id: str) -> list[MenuItem]:
+async def get_menu(repo: Catalogue, store_id: str) -> list[MenuItem]:
     await get_store(repo, store_id)
     return await repo.list_menu(store_id)
 
 
 async def get_slots(
-    repo: PickupRepository, store_id: str, day: date, *, now: datetime
+    repo: StoreFront, store_id: str, day: date, *, now: datetime
 ) -> tuple[Store, list[Slot]]:
     store = await get_store(repo, store_id)
     tz = ZoneInfo(store.timezone)
@@ -48,9 +48,7 @@ async def get_slots(
     return store, slots.availability(store, day, now=now, held=held)
 
 
-async def create_store(
-    repo: PickupRepository, principal: Principal, fields: dict[str, Any]
-) -> Store:
+async def create_store(repo: Catalogue, principal: Principal, fields: dict[str, Any]) -> Store:
     require_staff(principal, None)
     store = Store(id=str(uuid.uuid4()), **fields)
     await repo.save_store(store)
@@ -58,7 +56,7 @@ async def create_store(
 
 
 async def update_store(
-    repo: PickupRepository, principal: Principal, store_id: str, changes: dict[str, Any]
+    repo: Catalogue, principal: Principal, store_id: str, changes: dict[str, Any]
 ) -> Store:
     require_staff(principal, store_id)
     store = replace(await get_store(repo, store_id), **changes)
@@ -67,7 +65,7 @@ async def update_store(
 
 
 async def create_menu_item(
-    repo: PickupRepository, principal: Principal, store_id: str, fields: dict[str, Any]
+    repo: Catalogue, principal: Principal, store_id: str, fields: dict[str, Any]
 ) -> MenuItem:
     require_staff(principal, store_id)
     await get_store(repo, store_id)
@@ -77,7 +75,7 @@ async def create_menu_item(
 
 
 async def update_menu_item(
-    repo: PickupRepository,
+    repo: Catalogue,
     principal: Principal,
     store_id: str,
     item_id: str,

@@ -9,7 +9,7 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import IdempotencyConflictError, NotFoundError, SlotFullError
 from service.domain.models import OrderStatus
-from service.repositories.base import Dataset, IdempotencyKey, PickupRepository
+from service.ports import Dataset, IdempotencyKey, PickupRepository
 from service.usecases.seed import demo_dataset
 from tests.factories import NOW, make_item, make_order, make_store
 
@@ -206,3 +206,16 @@ async def test_importing_the_same_dataset_twice_changes_nothing(
     exported = await repository.export_dataset()
     assert (len(exported.stores), len(exported.menu_items), len(exported.orders)) == (1, 3, 5)
     assert isinstance(exported, Dataset)
+
+
+async def test_bulk_load_takes_orders_from_a_generator_and_counts_them(
+    repository: PickupRepository,
+) -> None:
+    data = demo_dataset(stores=2, items_per_store=3, orders=25, seed=9)
+    loaded = await repository.bulk_load(
+        data.stores, data.menu_items, (order for order in data.orders)
+    )
+    assert loaded == 25
+    exported = await repository.export_dataset()
+    assert sorted(o.id for o in exported.orders) == sorted(o.id for o in data.orders)
+    assert await repository.get_order(data.orders[3].id) == data.orders[3]

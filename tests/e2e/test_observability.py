@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 
+from harness.metrics import sample_sum
 from tests.e2e.server import Server
 from tests.e2e.test_serve import STAFF, env, first_bookable_slot, open_shop, order
-from tests.support.metrics import sample_sum
 
 
 def scrape(url: str, name: str, **labels: str) -> float:

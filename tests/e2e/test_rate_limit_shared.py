@@ -12,21 +12,22 @@ import httpx
 import pytest
 import redis
 
+from harness.redis import redis_url
 from tests.e2e.server import Server, base_env
 from tests.factories import ADMIN_TOKEN, STAFF_KEY
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = redis_url("e2e-rate-limit-shared")
 LIMIT = 30
 
 
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[list[Server]]:
     try:
-        # DB 12 belongs to this file alone. Its windows last an hour, so counts left by an
+        # This database belongs to this file alone. Its windows last an hour, so counts left by an
         # earlier run (a client address drawn again) must not leak into this one.
         redis.Redis.from_url(REDIS_URL).flushdb()
     except redis.RedisError:
-        pytest.fail("these tests need Redis on 127.0.0.1:6379 (.ci/run starts it)")
+        pytest.fail(f"these tests need the Redis at {REDIS_URL}")
     servers = []
     for n in range(2):
         (tmp_path / str(n)).mkdir()

@@ -4,16 +4,34 @@ import asyncio
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from harness.postgres import DEFAULT_URL, PrivatePostgres, execute, wait_accepting
+from harness.procs import port_open
 from tests.e2e.server import PICKUP, base_env
-from tests.integration.postgres.databases import admin
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def local_postgres() -> Iterator[None]:
+    """`setup-dev` knows one server: 127.0.0.1:5432. When nothing listens there (a machine
+    without PostgreSQL), a private cluster from the harness takes that port for this test."""
+    if port_open(5432):
+        yield
+        return
+    cluster = PrivatePostgres(port=5432).init()
+    cluster.start()
+    wait_accepting(DEFAULT_URL)
+    yield
+    cluster.destroy()
+
+
 def test_setup_dev_prepares_everything_once_and_changes_nothing_the_second_time(
-    tmp_path: Path,
+    tmp_path: Path, local_postgres: None
 ) -> None:
     shutil.copy(ROOT / ".env.example", tmp_path / ".env.example")
     name = f"pickup_dev_test_{uuid.uuid4().hex[:10]}"  # never a developer's own pickup_dev
@@ -47,4 +65,4 @@ def test_setup_dev_prepares_everything_once_and_changes_nothing_the_second_time(
         )
         assert check.returncode == 0, check.stderr
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(execute(DEFAULT_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

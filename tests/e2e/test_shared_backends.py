@@ -11,24 +11,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import dbtools
+from harness.postgres import postgres
+from harness.redis import redis_url
 from tests.e2e.server import Server, base_env
 from tests.e2e.test_serve import STAFF, first_bookable_slot, open_shop, order
 from tests.factories import ADMIN_TOKEN, STAFF_KEY
-from tests.integration.postgres.databases import admin, dsn_for
 
-REDIS_URL = "redis://127.0.0.1:6379/9"
+REDIS_URL = redis_url("e2e-shared-backends")
 
 
 @pytest.fixture
 def database_url() -> Iterator[str]:
-    name = f"pickup_e2e_{uuid.uuid4().hex[:12]}"
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        asyncio.run(dbtools.migrate(dsn_for(name)))
-        yield dsn_for(name)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server = postgres()
+    dsn = server.create_database("pickup_e2e")
+    yield dsn
+    server.drop_database(dsn)
 
 
 def server_env(dsn: str, **values: str) -> dict[str, str]:

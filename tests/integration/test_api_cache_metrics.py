@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,12 +11,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from harness.metrics import sample_sum
+from harness.redis import RedisServer, redis_url
 from service.app import create_app
-from tests.e2e.server import free_port
 from tests.factories import create_store
-from tests.support.metrics import sample_sum
 
-REDIS_URL = "redis://127.0.0.1:6379/11"
+REDIS_URL = redis_url("integration-cache-metrics")
 
 
 def metric(client: TestClient, name: str, **labels: str) -> float:
@@ -157,43 +154,16 @@ def test_layers_switch_off_for_the_lab(make_settings: Callable[..., Any], clock:
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is needed for this test")
-    port = free_port()
-    processes: list[subprocess.Popen[bytes]] = []
+def own_redis(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
+    """Starts (and restarts, on the same port) a redis-server of this test's own."""
+    server = RedisServer(tmp_path)
 
-    def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp_path),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        processes.append(process)
-        return process
+    def start() -> RedisServer:
+        return server.start()
 
-    start.port = port  # type: ignore[attr-defined]
+    start.port = server.port  # type: ignore[attr-defined]
     yield start
-    for process in processes:
-        process.kill()
-        process.wait()
+    server.close()
 
 
 def test_redis_outage_degrades_but_serves_and_recovers_by_itself(
@@ -207,7 +177,6 @@ def test_redis_outage_degrades_but_serves_and_recovers_by_itself(
         c.get(menu)
         assert c.get("/readyz").json()["checks"]["cache"]["status"] == "ok"
         server.kill()
-        server.wait()
         started = time.monotonic()
         assert [c.get(menu).status_code for _ in range(5)] == [200] * 5
         assert time.monotonic() - started < 3  # each cache call gives up after its deadline

@@ -92,3 +92,17 @@ def test_pickup_spellings_of_one_order_share_one_attempt_budget(
     ]
     assert len(reached) <= 3
     assert {a.status_code for a in answers} <= {404, 429} | ROUTER_ANSWERS
+
+
+@pytest.mark.parametrize("suffix", ["%0A", "%0D", "%00", "%09", "%1B", "%7F", "%E2%80%AE"])
+def test_a_path_with_an_unprintable_character_is_routed_nowhere(
+    suffix: str, make_settings: Callable[..., Any], clock: Any
+) -> None:
+    with app_client(make_settings, clock) as c:
+        answer = c.post(f"/v1/orders{suffix}", json={})
+    assert answer.status_code == 404
+    assert answer.json()["error"] == {
+        "code": "not_found",
+        "message": "no route matches this path",
+        "details": None,
+    }

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from harness.procs import PICKUP, FakeOpenAI, base_env
 from service.app import create_app
 from service.http import schemas
-from tests.e2e.server import PICKUP, base_env, free_port
 from tests.factories import ADMIN_TOKEN, create_store
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -39,19 +39,9 @@ class FakeUpstream:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    port = free_port()
-    process = subprocess.Popen([PICKUP, "fake-openai", "--port", str(port)], env=base_env())
-    fake = FakeUpstream(port)
-    for _ in range(100):
-        try:
-            fake.requests()
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield fake
-    process.terminate()
-    process.wait(10)
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeUpstream]:
+    with FakeOpenAI(tmp_path_factory.mktemp("fake-openai")) as process:
+        yield FakeUpstream(process.port)
 
 
 @pytest.fixture

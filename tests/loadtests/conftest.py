@@ -7,26 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.loadtests.harness import BIN, RATE_LIMIT, STAFF_KEY, Background, clean_env, free_port
+from harness.procs import FakeOpenAI, Service
+from tests.loadtests.harness import RATE_LIMIT, STAFF_KEY, clean_env
 
 
 def serve(cwd: Path, **settings: str) -> Iterator[str]:
-    port = free_port()
-    env = clean_env(
-        **{
-            "APP_ENV": "test",
-            "PORT": str(port),
-            "STAFF_API_KEYS": STAFF_KEY,
-            "ACCESS_LOG": "false",
-            "LOG_LEVEL": "warning",
-            "RATE_LIMIT_ENABLED": "false",
-            **settings,
-        }
-    )
-    server = Background([str(BIN / "pickup"), "serve"], cwd, env)
-    server.start(f"http://127.0.0.1:{port}/healthz")
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    defaults = {
+        "APP_ENV": "test",
+        "STAFF_API_KEYS": STAFF_KEY,
+        "ACCESS_LOG": "false",
+        "LOG_LEVEL": "warning",
+        "RATE_LIMIT_ENABLED": "false",
+    }
+    env = clean_env(**{**defaults, **settings})
+    with Service(env, cwd) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -37,12 +32,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def fake_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    args = [str(BIN / "pickup"), "fake-openai", "--port", str(port)]
-    fake = Background(args, tmp_path_factory.mktemp("fake-openai"), clean_env())
-    fake.start(f"http://127.0.0.1:{port}/_control")
-    yield f"http://127.0.0.1:{port}"
-    fake.stop()
+    with FakeOpenAI(tmp_path_factory.mktemp("fake-openai")) as fake:
+        yield fake.url
 
 
 @pytest.fixture(scope="session")
@@ -58,25 +49,24 @@ def ai_service(tmp_path_factory: pytest.TempPathFactory, fake_openai: str) -> It
     )
 
 
-@pytest.fixture(scope="session")
-def limited_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """RATE_LIMIT requests per client per hour; the client is the last X-Forwarded-For hop."""
+def limited(cwd: Path, trust_proxy: str) -> Iterator[str]:
+    """RATE_LIMIT requests per client per hour, behind `trust_proxy` trusted proxy hops."""
     yield from serve(
-        tmp_path_factory.mktemp("limited-service"),
+        cwd,
         RATE_LIMIT_ENABLED="true",
         RATE_LIMIT_MAX=str(RATE_LIMIT),
         RATE_LIMIT_WINDOW_MS="3600000",
-        TRUST_PROXY="1",
+        TRUST_PROXY=trust_proxy,
     )
+
+
+@pytest.fixture(scope="session")
+def limited_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The client is the last X-Forwarded-For hop."""
+    yield from limited(tmp_path_factory.mktemp("limited-service"), "1")
 
 
 @pytest.fixture(scope="session")
 def direct_limited_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """RATE_LIMIT requests per client per hour; no proxy trusted: the client is the peer."""
-    yield from serve(
-        tmp_path_factory.mktemp("direct-limited-service"),
-        RATE_LIMIT_ENABLED="true",
-        RATE_LIMIT_MAX=str(RATE_LIMIT),
-        RATE_LIMIT_WINDOW_MS="3600000",
-        TRUST_PROXY="0",
-    )
+    """No proxy trusted: the client is the peer."""
+    yield from limited(tmp_path_factory.mktemp("direct-limited-service"), "0")

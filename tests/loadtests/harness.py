@@ -1,83 +1,29 @@
-"""Processes for the load-test tests: a server or worker in the background, and a headless
-Locust run as a subprocess. Locust monkey-patches the standard library with gevent when
-imported, so it never runs inside pytest. Background output goes to a file, not a pipe: under
-load a pipe nobody reads fills up and blocks the process.
-"""
+"""A headless Locust run as a subprocess, for the load-test tests (servers and background
+workers are the harness's processes). Locust monkey-patches the standard library with gevent
+when imported, so it never runs inside pytest."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+from harness.procs import BIN, Process
+from harness.procs import base_env as clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"
 CONFIG = ROOT / "loadtests" / "locust.conf"
 STAFF_KEY = "staff-key-for-every-store-0001"
 RATE_LIMIT = 10  # requests per client per hour on the limited server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_env(**values: str) -> dict[str, str]:
-    # Nothing from the developer's environment (LOCUST_*, PICKUP_STAFF_KEY, .env) leaks in.
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
-    return {**env, **values}
-
-
-@dataclass
-class Background:
-    """A process started in `cwd`, its output in `cwd/output.log`, stopped at teardown."""
-
-    args: list[str]
-    cwd: Path
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self, ready_url: str | None = None, timeout: float = 20) -> Background:
-        self.cwd.mkdir(parents=True, exist_ok=True)
-        with (self.cwd / "output.log").open("wb") as log:
-            self.process = subprocess.Popen(
-                self.args, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while ready_url and time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.args[0]} exited: {self.output()}")
-            try:
-                httpx.get(ready_url, timeout=0.5)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        if ready_url:
-            self.stop()
-            raise RuntimeError(f"{ready_url} did not answer in {timeout} s: {self.output()}")
-        return self
-
-    def output(self) -> str:
-        return (self.cwd / "output.log").read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+def background(args: list[str], cwd: Path) -> Process:
+    """A process in `cwd`, its output in `cwd/output.log` (a file, not a pipe: under load a pipe
+    nobody reads fills up and blocks the process), owned by the harness session."""
+    return Process(args, clean_env(), cwd, cwd / "output.log")
 
 
 @dataclass

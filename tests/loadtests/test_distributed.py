@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.procs import free_port
 from tests.loadtests.harness import (
     BIN,
     CONFIG,
     LOCUSTFILE,
-    Background,
-    clean_env,
-    free_port,
+    background,
     run_locust,
 )
 
@@ -19,7 +18,7 @@ def test_a_master_with_one_worker_shares_the_rush_target_and_sums_the_counters(
     service: str, tmp_path: Path
 ) -> None:
     port = str(free_port())
-    worker = Background(
+    worker = background(
         [
             str(BIN / "locust"),
             "--config",
@@ -31,7 +30,6 @@ def test_a_master_with_one_worker_shares_the_rush_target_and_sums_the_counters(
             port,
         ],
         tmp_path / "worker",
-        clean_env(),
     ).start()
     try:
         run = run_locust(
@@ -54,7 +52,7 @@ def test_a_master_with_one_worker_shares_the_rush_target_and_sums_the_counters(
             "2s",
         )
         assert worker.process is not None
-        assert worker.process.wait(15) == 0, worker.output()
+        assert worker.process.wait(15) == 0, worker.log_text()
     finally:
         worker.stop()
 

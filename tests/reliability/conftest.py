@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +10,6 @@ import pytest
 from tests.reliability.load import open_shop
 from tests.reliability.procs import (
     BODY_TIMEOUT_S,
-    PG_BIN,
     PrivatePostgres,
     PrivateRedis,
     Production,
@@ -69,10 +66,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 @pytest.fixture(scope="session")
 def private_postgres() -> Iterator[PrivatePostgres]:
-    """One private PostgreSQL cluster for the session; each test makes its own database in it.
-    Only the restart scenario stops it, and it always starts it again."""
-    if not (PG_BIN / "initdb").exists() or (os.geteuid() == 0 and not shutil.which("runuser")):
-        pytest.skip(f"PostgreSQL 15 server binaries are not installed in {PG_BIN}")
+    """One private PostgreSQL cluster for the session (the machine's server binaries, else the
+    pgserver wheel's); each test makes its own database in it. Only the restart scenario stops
+    it, and it always starts it again."""
     cluster = PrivatePostgres().init()
     cluster.start()
     yield cluster

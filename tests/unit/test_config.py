@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from service.config import Settings, load_settings
+from service.config_keys import env_keys_markdown
 from service.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +49,35 @@ def test_a_complete_production_configuration_is_accepted() -> None:
         }
     )
     assert settings.port == 8080
+
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "PORT": "8080",
+    "DATA_BACKEND": "postgres",
+    "DATABASE_URL": "postgresql://u:p@db:5432/pickup",
+    "STAFF_API_KEYS": GOOD_SECRET,
+    "ADMIN_TOKEN": GOOD_SECRET,
+    "OPENAI_API_KEY": "sk-test-0123456789",
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("QUERY_PROFILE", "naive"), ("RESPONSE_ENCODER", "stdlib")]
+)
+def test_lab_only_switches_are_refused_in_production_and_allowed_elsewhere(
+    key: str, value: str
+) -> None:
+    found = problems({**PRODUCTION, key: value})
+    assert [p.split(":")[0] for p in found] == [key]
+    assert "refused in production" in found[0]
+    assert load_settings({**PRODUCTION, "APP_ENV": "test", key: value}).app_env == "test"
+
+
+def test_env_keys_doc_is_what_pickup_config_docs_prints() -> None:
+    assert (ROOT / "docs" / "env-keys.md").read_text() == env_keys_markdown()
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", env_keys_markdown(), flags=re.M))
+    assert documented == {name.upper() for name in Settings.model_fields}
 
 
 @pytest.mark.parametrize("key", ["STAFF_API_KEYS", "ADMIN_TOKEN", "OPENAI_API_KEY"])

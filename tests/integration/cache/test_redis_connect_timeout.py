@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import redis.asyncio
 
+from harness.tcp_proxy import TcpProxy
 from service.cache.redis import RedisCacheStore
-from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.redis
 

@@ -1,47 +1,38 @@
-"""Throwaway PostgreSQL databases for tests. Each gets a random name and is dropped afterwards,
-so tests run beside each other and beside a developer's own data on the same server.
-
-A fresh database plus `dbtools.migrate` takes about 0.1 s here, so no template is needed."""
+"""Throwaway PostgreSQL databases for tests, on the server the harness chose (see
+harness/postgres.py: PICKUP_TEST_DATABASE_URL, the server on loopback, or a private cluster).
+Each gets a random name and is dropped afterwards, so tests run beside each other and beside a
+developer's own data on the same server. A fresh database plus `dbtools.migrate` takes about
+0.1 s, so no template is needed."""
 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
-import asyncpg
-
-from service import dbtools
+from harness.postgres import execute, postgres
 from service.repositories.postgres import PostgresRepository
 
-HOST, PORT = "127.0.0.1", 5432
-ADMIN_DSN = f"postgresql://postgres@{HOST}:{PORT}/postgres"
+SERVER = postgres()
+ADMIN_DSN = SERVER.admin_dsn
+HOST, PORT = urlsplit(ADMIN_DSN).hostname or "127.0.0.1", urlsplit(ADMIN_DSN).port or 5432
 
 
-def dsn_for(name: str, *, port: int = PORT) -> str:
-    return f"postgresql://postgres@{HOST}:{port}/{name}"
+def dsn_for(name: str) -> str:
+    return SERVER.dsn(name)
 
 
 async def admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await execute(ADMIN_DSN, sql)
 
 
-@contextlib.asynccontextmanager
-async def scratch_database(*, migrated: bool = True) -> AsyncIterator[str]:
-    """Yields the DSN of a new database, at the latest schema unless `migrated=False`."""
-    name = f"pickup_test_{uuid.uuid4().hex[:16]}"
-    await admin(f'CREATE DATABASE "{name}"')
-    try:
-        if migrated:
-            await dbtools.migrate(dsn_for(name))
-        yield dsn_for(name)
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def scratch_database(
+    *, migrated: bool = True, to: str = "head"
+) -> contextlib.AbstractAsyncContextManager[str]:
+    """Yields the DSN of a new database, at revision `to` (default the latest schema), or empty
+    with `migrated=False`."""
+    return SERVER.scratch_database(migrated=migrated, to=to)
 
 
 @contextlib.asynccontextmanager

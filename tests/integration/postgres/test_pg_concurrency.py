@@ -12,7 +12,7 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import IdempotencyConflictError, InvalidTransitionError, SlotFullError
 from service.domain.models import MenuItem, Order, OrderStatus, Store
-from service.repositories.base import IdempotencyKey
+from service.ports import IdempotencyKey
 from service.repositories.postgres import PostgresRepository
 from tests.factories import NOW, make_item, make_order, make_store
 from tests.integration.postgres.databases import open_repository

@@ -14,7 +14,7 @@ import pytest
 
 from service import dbtools
 from service.domain.models import RELEASED_STATUSES
-from service.repositories import postgres_queries
+from service.repositories.postgres import sql as postgres_sql
 from tests.integration.postgres.databases import scratch_database
 
 pytestmark = pytest.mark.postgres
@@ -66,6 +66,15 @@ async def test_migrations_go_up_down_and_up_again() -> None:
         assert await schema(dsn) == (set(), set())
         assert await dbtools.migrate(dsn) == ["0001", "0002"]
         assert await dbtools.migrate(dsn) == []  # re-running is a no-op
+
+
+async def test_migrating_to_a_revision_stops_there_and_the_rest_follows_later() -> None:
+    async with scratch_database(migrated=False) as dsn:
+        assert await dbtools.migrate(dsn, "0001") == ["0001"]  # the lab's naive baseline schema
+        assert "pending: 1" in await dbtools.status(dsn)
+        with pytest.raises(dbtools.MigrationError, match="9999"):
+            await dbtools.migrate(dsn, "9999")
+        assert await dbtools.migrate(dsn) == ["0002"]
 
 
 async def test_rolling_back_more_than_is_applied_is_refused_and_changes_nothing() -> None:
@@ -148,7 +157,7 @@ async def test_the_schema_refuses_negative_money_and_unknown_statuses(database: 
 async def test_the_live_order_filter_matches_the_domain_and_the_partial_index(
     database: str,
 ) -> None:
-    in_filter = set(re.findall(r"'(\w+)'", postgres_queries.LIVE))
+    in_filter = set(re.findall(r"'(\w+)'", postgres_sql.LIVE))
     assert in_filter == {s.value for s in RELEASED_STATUSES}
     conn = await asyncpg.connect(database)
     try:

@@ -1,7 +1,9 @@
-"""QUERY_PROFILE=naive is only slower: every answer equals the optimized profile's."""
+"""QUERY_PROFILE=naive is only slower: every answer equals the optimized profile's, and it
+sends the statements a first implementation would (one more per order read: N+1)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -10,7 +12,8 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import SlotFullError
 from service.domain.models import OrderStatus
-from service.repositories.base import IdempotencyKey
+from service.lab.naive_sql import NAIVE
+from service.ports import IdempotencyKey
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import EPOCH, demo_dataset
 from tests.factories import NOW, make_order
@@ -19,11 +22,19 @@ from tests.integration.postgres.databases import open_repository
 pytestmark = pytest.mark.postgres
 
 
+class Statements:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
 @pytest.fixture
 async def profiles(database: str) -> AsyncIterator[tuple[PostgresRepository, PostgresRepository]]:
     async with (
         open_repository(database) as optimized,
-        open_repository(database, query_profile="naive") as naive,
+        open_repository(database, queries=NAIVE) as naive,
     ):
         yield optimized, naive
 
@@ -32,7 +43,6 @@ async def test_the_naive_profile_answers_exactly_like_the_optimized_one(
     profiles: tuple[PostgresRepository, PostgresRepository],
 ) -> None:
     optimized, naive = profiles
-    assert (optimized.query_profile, naive.query_profile) == ("optimized", "naive")
     data = demo_dataset(stores=4, items_per_store=12, orders=600, seed=11)
     await optimized.import_dataset(data)
     store, item = data.stores[0], data.menu_items[0]
@@ -81,3 +91,33 @@ async def test_the_naive_profile_still_enforces_capacity_and_applies_changes(
         first.id, lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)
     )
     assert await optimized.get_order(first.id) == accepted
+
+
+async def test_the_naive_profile_reads_each_orders_lines_with_one_more_statement(
+    database: str,
+) -> None:
+    data = demo_dataset(stores=1, items_per_store=3, orders=40, seed=5)
+    counted = {"optimized": Statements(), "naive": Statements()}
+    async with (
+        open_repository(database, on_statement=counted["optimized"]) as optimized,
+        open_repository(database, queries=NAIVE, on_statement=counted["naive"]) as naive,
+    ):
+        await optimized.import_dataset(data)
+        store_id = data.stores[0].id
+        pages, sent = {}, {}
+        for name, repo in (("optimized", optimized), ("naive", naive)):
+            # The first use of a statement also runs asyncpg's type introspection: warm up.
+            await repo.list_orders(
+                store_id, status=None, start=None, end=None, limit=10, after=None
+            )
+            # asyncpg reports each statement just after it completes; let reports arrive.
+            await asyncio.sleep(0.01)
+            before = counted[name].count
+            pages[name] = await repo.list_orders(
+                store_id, status=None, start=None, end=None, limit=10, after=None
+            )
+            await asyncio.sleep(0.01)
+            sent[name] = counted[name].count - before
+    assert pages["naive"] == pages["optimized"] and len(pages["naive"]) == 10
+    # Each unit of work also ends with the pool's reset statement, counted like any other.
+    assert sent == {"optimized": 1 + 1, "naive": 1 + 10 + 1}

@@ -9,11 +9,11 @@ import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
+from harness.tcp_proxy import TcpProxy
 from service.domain.errors import ServiceUnavailableError
 from service.repositories.postgres import PostgresRepository
 from tests.factories import make_item, make_order, make_store
 from tests.integration.postgres.databases import ADMIN_DSN, HOST, PORT, admin, open_repository
-from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
 

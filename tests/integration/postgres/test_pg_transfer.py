@@ -14,7 +14,7 @@ from service import dbtools
 from service.domain import lifecycle
 from service.domain.models import OrderStatus
 from service.errors import DataFileError
-from service.repositories.base import IdempotencyKey, PickupRepository
+from service.ports import IdempotencyKey, PickupRepository
 from service.repositories.json_store import JsonFileRepository
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import demo_dataset

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -21,37 +18,19 @@ import httpx
 import pytest
 import redis
 
+from harness.procs import Process, free_port, wait_http
+from harness.redis import redis_url
+
 pytestmark = pytest.mark.redis
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[2]
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = redis_url("ratelimit")
 LIMIT = 5
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            _, err = process.communicate()
-            pytest.fail(f"server exited with {process.returncode}: {err.decode()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    pytest.fail(f"server at {url} did not become ready")
-
-
 @pytest.fixture(scope="module")
-def servers() -> Iterator[list[str]]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     # One prefix for this module's servers; each test uses its own client addresses, so tests
     # never share a counter, and every key is deleted afterwards.
     prefix = f"test-rl-mp-{uuid.uuid4().hex}"
@@ -63,7 +42,7 @@ def servers() -> Iterator[list[str]]:
     }
     ports = [free_port(), free_port()]
     processes = [
-        subprocess.Popen(
+        Process(
             [
                 sys.executable,
                 "-m",
@@ -80,27 +59,21 @@ def servers() -> Iterator[list[str]]:
                 "warning",
                 "--no-access-log",
             ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            env,
+            REPO,
+            tmp_path_factory.mktemp("ratelimit") / "server.log",
         )
         for port in ports
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for process, url in zip(processes, urls, strict=True):
-            wait_until_ready(process, url)
+            process.start()
+            wait_http(f"{url}/healthz", timeout=15, process=process)
         yield urls
     finally:
         for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.stop(grace=5)
         store = redis.Redis.from_url(REDIS_URL)
         keys = list(store.scan_iter(match=f"{prefix}:*"))
         if keys:

@@ -4,18 +4,22 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 from structlog.testing import capture_logs
 
+from harness.redis import redis_url
+from harness.tcp_proxy import TcpProxy
 from service.ratelimit import Decision, Limiter, LimiterUnavailable, RateLimit, StrategyName
-from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.redis
 
-REDIS_HOST, REDIS_PORT, REDIS_DB = "127.0.0.1", 6379, 13
-REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+REDIS_URL = redis_url("ratelimit")
+_parts = urlsplit(REDIS_URL)
+REDIS_HOST, REDIS_PORT = _parts.hostname or "127.0.0.1", _parts.port or 6379
+REDIS_DB = int(_parts.path.strip("/") or 0)
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -39,8 +38,30 @@ class Upstream:
         return value
 
 
+class Clock:
+    """Time that moves only when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+CLOCK = Clock()
+
+
 def make_breaker(exceptions: tuple[type[Exception], ...] = (Exception,)) -> AsyncCircuitBreaker:
-    return AsyncCircuitBreaker("upstream", fail_max=3, reset_timeout=RESET, exceptions=exceptions)
+    return AsyncCircuitBreaker(
+        "upstream", fail_max=3, reset_timeout=RESET, exceptions=exceptions, clock=CLOCK
+    )
+
+
+def wait_out_the_reset_timeout() -> None:
+    CLOCK.advance(RESET * 1.25)
 
 
 async def trip(breaker: AsyncCircuitBreaker, upstream: Upstream) -> None:
@@ -88,7 +109,7 @@ async def test_the_circuit_opens_after_fail_max_consecutive_failures() -> None:
     status = breaker.status()
     assert status.fail_counter == 3
     assert status.opened_at is not None
-    assert status.opened_at <= datetime.now(UTC)
+    assert status.opened_at == CLOCK.now
 
 
 async def test_an_open_circuit_refuses_at_once_without_calling_the_function() -> None:
@@ -118,7 +139,7 @@ async def test_exceptions_outside_the_configured_types_pass_through_uncounted() 
 async def test_after_the_reset_timeout_exactly_one_trial_goes_through() -> None:
     breaker, upstream = make_breaker(), Upstream()
     await trip(breaker, upstream)
-    await asyncio.sleep(RESET * 1.25)
+    wait_out_the_reset_timeout()
     upstream.failing = False
     upstream.gate = asyncio.Event()
     calls_before = upstream.calls
@@ -143,7 +164,7 @@ async def test_after_the_reset_timeout_exactly_one_trial_goes_through() -> None:
 async def test_a_successful_trial_closes_the_circuit() -> None:
     breaker, upstream = make_breaker(), Upstream()
     await trip(breaker, upstream)
-    await asyncio.sleep(RESET * 1.25)
+    wait_out_the_reset_timeout()
     upstream.failing = False
     await breaker.call(upstream)
     status = breaker.status()
@@ -156,7 +177,7 @@ async def test_a_failed_trial_reopens_the_circuit_and_restarts_the_timeout() -> 
     await trip(breaker, upstream)
     first_opened_at = breaker.status().opened_at
     assert first_opened_at is not None
-    await asyncio.sleep(RESET * 1.25)
+    wait_out_the_reset_timeout()
 
     with pytest.raises(UpstreamDown):
         await breaker.call(upstream)
@@ -174,7 +195,7 @@ async def test_a_failed_trial_reopens_the_circuit_and_restarts_the_timeout() -> 
 async def test_a_cancelled_trial_lets_the_next_caller_try() -> None:
     breaker, upstream = make_breaker(), Upstream()
     await trip(breaker, upstream)
-    await asyncio.sleep(RESET * 1.25)
+    wait_out_the_reset_timeout()
     upstream.failing = False
     upstream.gate = asyncio.Event()
     trial = asyncio.create_task(breaker.call(upstream))
@@ -204,20 +225,22 @@ async def test_a_slow_success_started_before_the_circuit_opened_does_not_close_i
 async def test_concurrent_healthy_calls_are_not_serialized() -> None:
     breaker = make_breaker()
     in_flight = peak = 0
+    all_started = asyncio.Event()
 
     async def slow_call() -> None:
         nonlocal in_flight, peak
         in_flight += 1
         peak = max(peak, in_flight)
-        await asyncio.sleep(0.2)
+        if in_flight == 10:
+            all_started.set()
+        # Serialized calls would wait here for ever: each would need the next to start first.
+        await all_started.wait()
         in_flight -= 1
 
-    started = time.perf_counter()
-    await asyncio.gather(*(breaker.call(slow_call) for _ in range(10)))
-    elapsed = time.perf_counter() - started
+    async with asyncio.timeout(1):
+        await asyncio.gather(*(breaker.call(slow_call) for _ in range(10)))
 
     assert peak == 10
-    assert elapsed < 0.6  # serialized calls would take 2 s
 
 
 async def test_status_names_the_cause_of_the_last_failure() -> None:
@@ -243,7 +266,7 @@ async def test_listeners_observe_every_state_change() -> None:
     breaker.add_listener(lambda name, old, new: changes.append((name, old, new)))
 
     await trip(breaker, upstream)
-    await asyncio.sleep(RESET * 1.25)
+    wait_out_the_reset_timeout()
     upstream.failing = False
     await breaker.call(upstream)
 

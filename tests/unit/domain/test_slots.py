@@ -4,10 +4,15 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from service.domain import slots
-from service.domain.errors import InvalidInputError, SlotFullError, StoreClosedError
+from service.domain import booking, slots
+from service.domain.errors import (
+    IdempotencyConflictError,
+    InvalidInputError,
+    SlotFullError,
+    StoreClosedError,
+)
 from service.domain.models import OpeningInterval
-from tests.factories import NOW, make_store
+from tests.factories import NOW, make_item, make_order, make_store
 
 
 def test_a_plain_day_has_evenly_spaced_slots_inside_opening_hours() -> None:
@@ -80,7 +85,7 @@ def test_a_store_not_accepting_orders_has_no_bookable_slots() -> None:
     store = make_store(accepting_orders=False)
     assert not any(s.bookable for s in slots.availability(store, NOW.date(), now=NOW, held={}))
     with pytest.raises(StoreClosedError):
-        slots.check_bookable(store, NOW + timedelta(hours=2), now=NOW, held=0)
+        slots.check_bookable(store, NOW + timedelta(hours=2), now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -95,16 +100,25 @@ def test_a_store_not_accepting_orders_has_no_bookable_slots() -> None:
 )
 def test_unbookable_starts_are_refused_with_the_reason(start: datetime, reason: str) -> None:
     with pytest.raises(InvalidInputError, match=reason):
-        slots.check_bookable(make_store(), start, now=NOW, held=0)
+        slots.check_bookable(make_store(), start, now=NOW)
 
 
 def test_a_full_slot_is_refused() -> None:
     with pytest.raises(SlotFullError):
-        slots.check_bookable(make_store(slot_capacity=2), NOW + timedelta(hours=2), now=NOW, held=2)
+        booking.ensure_room(NOW + timedelta(hours=2), held=2, capacity=2)
+    booking.ensure_room(NOW + timedelta(hours=2), held=1, capacity=2)  # one place left: fine
+
+
+def test_an_idempotent_retry_replays_only_the_same_request() -> None:
+    store = make_store()
+    order = make_order(store, make_item(store.id))
+    assert booking.replay(("fingerprint", order), "fingerprint") is order
+    with pytest.raises(IdempotencyConflictError):
+        booking.replay(("fingerprint", order), "another request")
 
 
 def test_an_offset_slot_start_is_normalised_to_utc() -> None:
     start = datetime.fromisoformat("2026-12-01T11:00:00+01:00")  # = 10:00 UTC
-    assert slots.check_bookable(make_store(), start, now=NOW, held=0) == datetime(
+    assert slots.check_bookable(make_store(), start, now=NOW) == datetime(
         2026, 12, 1, 10, tzinfo=UTC
     )

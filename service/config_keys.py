@@ -1,0 +1,285 @@
+"""The configuration keys, grouped: server, database, cache, rate limiter, AI, observability,
+and the lab-only switches. `service.config.Settings` combines the groups and reads them flat
+from the environment (each variable is the upper-cased field name); this module also renders
+docs/env-keys.md (`pickup config docs`)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+# Values that show a secret was copied from an example and never set for real.
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "secret", "password", "example", "dev-staff-key", "dev-admin-token"}
+)
+# Must be set explicitly when APP_ENV=production (DATABASE_URL too with DATA_BACKEND=postgres).
+PRODUCTION_REQUIRED = ("port", "data_backend", "staff_api_keys", "admin_token", "openai_api_key")
+SECRET_FIELDS = (
+    "staff_api_keys",
+    "admin_token",
+    "openai_api_key",
+    "database_url",
+    "redis_url",
+    "metrics_token",
+)
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server: process, requests, access control and HTTP hygiene."""
+
+    app_env: Literal["development", "test", "production"] = Field(
+        "development",
+        description="development | test | production; production enforces required keys",
+    )
+    host: str = Field("127.0.0.1", description="Interface to bind; use 0.0.0.0 in containers")
+    port: int = Field(3001, ge=1, le=65535, description="TCP port (platforms inject PORT)")
+    web_concurrency: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
+    max_body_bytes: int = Field(
+        65536, ge=1024, le=10_485_760, description="Largest request body accepted (bytes)"
+    )
+    request_body_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="A request body must arrive within this many seconds"
+    )
+    shutdown_grace_s: int = Field(
+        20, ge=1, le=600, description="On SIGTERM, in-flight requests get this long to finish"
+    )
+    keep_alive_timeout_s: int = Field(
+        75, ge=1, le=3600, description="uvicorn keep-alive; longer than a proxy's idle timeout"
+    )
+    staff_api_keys: SecretStr | None = Field(
+        None, description="Comma-separated staff keys: KEY (all stores) or STORE_ID:KEY"
+    )
+    admin_token: SecretStr | None = Field(None, description="Bearer token for /v1/admin endpoints")
+    trust_proxy: int = Field(
+        0, ge=0, le=10, description="Number of trusted proxy hops in front of the service"
+    )
+    trusted_proxies: str = Field(
+        "", description="Comma-separated CIDRs of trusted proxies (safer than hop counting)"
+    )
+    ipv6_prefix: int = Field(64, ge=32, le=128, description="IPv6 clients are limited per prefix")
+    cors_origins: str = Field(
+        "", description="Comma-separated allowed browser origins (https://app.example.com)"
+    )
+    security_headers_enabled: bool = Field(
+        True, description="Helmet-style security headers (HSTS only in production)"
+    )
+
+    compression_enabled: bool = Field(True, description="gzip responses for clients that accept it")
+    compression_min_bytes: int = Field(1024, ge=0, description="Smallest body that is compressed")
+    compression_level: int = Field(
+        1, ge=1, le=9, description="gzip level; 1 measured best (docs/perf-audit.md)"
+    )
+
+    @field_validator("staff_api_keys")
+    @classmethod
+    def _staff_keys_are_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for entry in value.get_secret_value().split(","):
+                key = entry.strip().rpartition(":")[2]
+                if entry.strip() and len(key) < 16:
+                    raise ValueError("each staff key must be at least 16 characters")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs_are_valid(cls, value: str) -> str:
+        for entry in filter(None, (v.strip() for v in value.split(","))):
+            try:
+                ipaddress.ip_network(entry)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a CIDR such as 10.0.0.0/8") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for entry in filter(None, (v.strip() for v in value.split(","))):
+            if entry != "*" and not re.fullmatch(r"https?://[^/\s]+", entry):
+                raise ValueError(f"{entry!r} is not an origin such as https://app.example.com")
+        return value
+
+
+class DatabaseSettings(BaseModel):
+    """Where the data lives."""
+
+    data_backend: Literal["json", "postgres"] = Field("json", description="json | postgres")
+    json_data_path: Path = Field(
+        Path("data/pickup.json"), description="Data file for DATA_BACKEND=json"
+    )
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL; required when DATA_BACKEND=postgres"
+    )
+    db_pool_min: int = Field(1, ge=0, le=100, description="PostgreSQL pool: connections kept open")
+    db_pool_max: int = Field(10, ge=1, le=200, description="PostgreSQL pool: most connections")
+    db_statement_timeout_ms: int = Field(
+        5000, ge=0, le=600_000, description="PostgreSQL statement_timeout; 0 turns it off"
+    )
+    seed_demo_data: bool = Field(
+        True, description="Load the demo dataset when the data store is empty at start-up"
+    )
+
+
+class CacheSettings(BaseModel):
+    """The read-through cache (and the Redis URL it shares with the limiter)."""
+
+    cache_enabled: bool = Field(True, description="Read-through cache for stores and menus")
+    cache_ttl_seconds: float = Field(
+        300, gt=0, le=86_400, description="Cache entry lifetime (up to 10 % shorter, jittered)"
+    )
+    cache_max_entries: int = Field(
+        10_000, ge=10, description="Entries of the in-process cache (used without REDIS_URL)"
+    )
+    cache_op_timeout_ms: int = Field(
+        100,
+        ge=5,
+        le=5000,
+        description="Deadline of one Redis cache call (connecting excluded) before it is a miss",
+    )
+    cache_connect_timeout_ms: int = Field(
+        1000,
+        ge=10,
+        le=30_000,
+        description="Deadline for opening a Redis connection (TCP + TLS + AUTH)",
+    )
+    redis_url: SecretStr | None = Field(
+        None, description="redis:// or rediss:// URL shared by the cache and the rate limiter"
+    )
+
+
+class LimiterSettings(BaseModel):
+    """Per-client rate limits."""
+
+    rate_limit_enabled: bool = Field(True, description="Per-client rate limiting on or off")
+    rate_limit_window_ms: int = Field(900_000, ge=1000, description="Default limit's window")
+    rate_limit_max: int = Field(100, ge=1, description="Requests per window per client")
+    rate_limit_orders_max: int = Field(
+        20, ge=1, description="POST /v1/orders per window per client"
+    )
+    rate_limit_ai_max: int = Field(
+        10, ge=1, description="AI recommendation calls per window per client"
+    )
+    pickup_code_attempts_max: int = Field(
+        5, ge=1, description="Pickup-code attempts per order per window (anti brute force)"
+    )
+    rate_limit_strategy: Literal["fixed-window", "sliding-window-counter", "moving-window"] = Field(
+        "sliding-window-counter", description="Counting strategy from the limits library"
+    )
+    rate_limit_fail_open: bool = Field(
+        True, description="With Redis down: true serves requests uncounted, false answers 503"
+    )
+
+
+class AISettings(BaseModel):
+    """AI recommendations: the upstream and its circuit breaker."""
+
+    openai_api_key: SecretStr | None = Field(
+        None,
+        description="OpenAI API key; without it (outside production) AI answers use the fallback",
+    )
+    openai_base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL; unset means the official API"
+    )
+    openai_model: str = Field("gpt-4o-mini", min_length=1, description="Chat model name")
+    openai_timeout_ms: int = Field(
+        3000, ge=100, le=120_000, description="Whole-call deadline for one upstream call"
+    )
+    ai_max_concurrency: int = Field(
+        8, ge=1, le=1000, description="Upstream calls in flight per process; extra calls fall back"
+    )
+    breaker_fail_max: int = Field(
+        5, ge=1, le=1000, description="Consecutive upstream failures that open the breaker"
+    )
+    breaker_reset_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="Seconds the breaker stays open before one trial call"
+    )
+
+
+class ObservabilitySettings(BaseModel):
+    """Metrics and logs."""
+
+    metrics_enabled: bool = Field(True, description="Serve /metrics and record request metrics")
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, /metrics needs Authorization: Bearer <token>"
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        None, description="Shared metrics directory when WEB_CONCURRENCY>1 (pickup serve makes one)"
+    )
+    build_commit: str = Field(
+        "",
+        max_length=64,
+        description="Commit being run, for pickup_build_info (empty: ask git, else unknown)",
+    )
+    access_log: bool = Field(True, description="One structured JSON log line per request")
+
+
+class LabSettings(BaseModel):
+    """Lab-only switches: baselines the performance lab measures against (service/lab). Refused
+    with APP_ENV=production."""
+
+    query_profile: Literal["optimized", "naive"] = Field(
+        "optimized", description="naive is the lab's slow baseline; refused in production"
+    )
+    response_encoder: Literal["orjson", "stdlib"] = Field(
+        "orjson", description="JSON encoder of cached reads; stdlib exists for the lab's baseline"
+    )
+
+
+# Each group's keys, in documentation order (docs/env-keys.md and .env.example follow it).
+GROUPS: dict[str, type[BaseModel]] = {
+    "Server": ServerSettings,
+    "Database": DatabaseSettings,
+    "Cache": CacheSettings,
+    "Rate limiter": LimiterSettings,
+    "AI": AISettings,
+    "Observability": ObservabilitySettings,
+    "Lab only (refused in production)": LabSettings,
+}
+
+
+def env_keys_markdown() -> str:
+    """docs/env-keys.md, generated from the groups so the two cannot drift (a test compares)."""
+    rows = [
+        "# Configuration keys",
+        "",
+        "Generated from `service/config.py` by `pickup config docs`; do not edit by hand.",
+        "Every key is read from the environment or `.env`; an empty value means unset.",
+        "With `APP_ENV=production` the keys marked *yes* must be set, and `DATABASE_URL` too",
+        "when `DATA_BACKEND=postgres`; placeholder secrets are refused outside development.",
+        "The lab-only switches must keep their defaults in production.",
+    ]
+    for title, group in GROUPS.items():
+        rows += ["", f"## {title}", "", *_group_rows(group)]
+    return "\n".join(rows) + "\n"
+
+
+def _group_rows(group: type[BaseModel]) -> list[str]:
+    rows = [
+        "| key | type | default | required in production | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, field in group.model_fields.items():
+        kind = _type_name(field.annotation)
+        default = field.default
+        text = str(default).lower() if isinstance(default, bool) else str(default)
+        shown = "" if default is None else f"`{text}`"
+        required = "yes" if name in PRODUCTION_REQUIRED else ""
+        secret = " (secret)" if name in SECRET_FIELDS else ""
+        meaning = (field.description or "").replace("|", "\\|")
+        rows.append(f"| `{name.upper()}` | {kind}{secret} | {shown} | {required} | {meaning} |")
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    optional = ", optional" if type(None) in typing.get_args(annotation) else ""
+    if typing.get_origin(annotation) is Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    base = args[0] if args else annotation
+    names = {SecretStr: "string", Path: "path"}
+    return f"{names.get(base, getattr(base, '__name__', str(base)))}{optional}"

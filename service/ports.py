@@ -1,0 +1,124 @@
+"""The repository ports, sized by role. Every backend implements all of them and passes the one
+contract suite in tests/contract; each use case asks only for the roles it uses.
+
+- `Catalogue`: stores and their menus.
+- `Availability`: how full the pickup slots are.
+- `OrderBook`: booking and changing orders, idempotent retries included.
+- `BulkTransfer`: whole datasets in and out (seeding, backups, a backend switch).
+- `Backend`: liveness and lifetime of the adapter itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from service.domain.models import MenuItem, Order, OrderStatus, Store
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    key: str
+    fingerprint: str  # hash of the request it first came with
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    stores: Sequence[Store]
+    menu_items: Sequence[MenuItem]
+    orders: Sequence[Order]
+    idempotency: Sequence[tuple[IdempotencyKey, str]] = ()  # (key, order id)
+
+
+class Backend(Protocol):
+    backend: str
+
+    async def ping(self) -> None:
+        """Raise when the backend cannot serve requests."""
+
+    async def aclose(self) -> None: ...
+
+    async def is_empty(self) -> bool: ...
+
+
+class Catalogue(Protocol):
+    async def list_stores(self, *, limit: int, after: str | None) -> list[Store]: ...
+
+    async def get_store(self, store_id: str) -> Store | None: ...
+
+    async def save_store(self, store: Store) -> None: ...
+
+    async def list_menu(self, store_id: str) -> list[MenuItem]: ...
+
+    async def get_menu_item(self, item_id: str) -> MenuItem | None: ...
+
+    async def save_menu_item(self, item: MenuItem) -> None: ...
+
+
+class Availability(Protocol):
+    async def held_by_slot(
+        self, store_id: str, start: datetime, end: datetime
+    ) -> dict[datetime, int]:
+        """Live orders per slot start (UTC) for slots starting in [start, end)."""
+
+
+class OrderBook(Protocol):
+    async def create_order(
+        self, order: Order, *, capacity: int, idempotency: IdempotencyKey | None
+    ) -> tuple[Order, bool]:
+        """Atomically: replay an idempotent retry, or check slot capacity and insert.
+
+        Returns (order, created). Decides with `domain.booking`: IdempotencyConflictError when
+        the key came with a different request, SlotFullError when the slot is full.
+        """
+
+    async def get_order(self, order_id: str) -> Order | None: ...
+
+    async def get_idempotent(self, key: str) -> tuple[str, Order] | None:
+        """(fingerprint, order) recorded for an Idempotency-Key, if any."""
+
+    async def update_order(self, order_id: str, change: Callable[[Order], Order]) -> Order:
+        """Apply `change` to the current order atomically; raise NotFoundError if absent."""
+
+    async def list_orders(
+        self,
+        store_id: str,
+        *,
+        status: OrderStatus | None,
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[Order]:
+        """Orders by (pickup_slot_start, id), slot start in [start, end)."""
+
+
+class BulkTransfer(Protocol):
+    async def import_dataset(self, data: Dataset) -> None:
+        """Upsert everything in one unit of work (seeding, backend switch)."""
+
+    async def bulk_load(
+        self,
+        stores: Iterable[Store],
+        menu_items: Iterable[MenuItem],
+        orders: Iterable[Order],
+        idempotency: Iterable[tuple[IdempotencyKey, str]] = (),
+    ) -> int:
+        """Like import_dataset, but `orders` may be a generator (a backend may stream it).
+        Returns the number of orders loaded."""
+
+    async def export_dataset(self) -> Dataset: ...
+
+
+class StoreFront(Catalogue, Availability, Protocol):
+    """What browsing needs: the catalogue and the slots' occupancy."""
+
+
+class Booking(Catalogue, OrderBook, Protocol):
+    """What placing and handling orders needs: the menu to price from and the order book."""
+
+
+class PickupRepository(Backend, Catalogue, Availability, OrderBook, BulkTransfer, Protocol):
+    """Every role at once: what the composition root builds and hands to the HTTP layer."""
