@@ -202,7 +202,7 @@ def create_app(
                 "Prometheus metrics (text format; METRICS_TOKEN as bearer when set)",
                 "meta",
                 None,
-                auth="metrics" if token else "public",
+                auth="metrics" if token else "metrics-optional",
                 errors=(401,),
                 rate_limit="exempt",
             )
