@@ -205,6 +205,11 @@ async def database_command(settings: Settings, args: argparse.Namespace) -> int:
 
     dsn = settings.database_url.get_secret_value()
     try:
+        # As `createdb` would: README's `DATABASE_URL=…/pickup pickup db migrate` just works.
+        if args.db_command == "migrate" and (
+            created := await dbtools.create_database_if_missing(dsn)
+        ):
+            print(f"created database {created}")
         return await _run_database_command(dbtools, dsn, args)
     except dbtools.MigrationError as exc:
         print(f"pickup: {exc}", file=sys.stderr)

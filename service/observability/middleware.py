@@ -133,7 +133,8 @@ def metrics_endpoint(
         raise ValueError("the metrics token must not be empty; pass None to disable the check")
     expected = None if token is None else token.encode()
 
-    async def endpoint(request: Request) -> Response:
+    # Its name is the operationId in /openapi.json.
+    async def get_metrics(request: Request) -> Response:
         if expected is not None:
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
             # compare_digest keeps the comparison time independent of how much of the token
@@ -145,7 +146,8 @@ def metrics_endpoint(
                     "a valid bearer token is required for /metrics",
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
+        await metrics.refresh()
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    return endpoint
+    return get_metrics
