@@ -2,9 +2,7 @@
 
 ReadThroughCache keeps one process from writing a stale value back after an invalidation,
 but another process sharing Redis may still finish a load it began before the write and SET
-the old value after our DEL. So values live under `<entity>@<version>/<encoding>/<variant>`
-(the encoding a fixed segment, so no variant spelling can reach another encoding's entry), and a
-write
+the old value after our DEL. So values live under `<entity>@<version>/<variant>`, and a write
 replaces the entity's version: a request that starts after the write reads the new version,
 misses, and loads from the backend. A late writer can only fill a key nobody asks for any
 more; it expires by its TTL. Versions are random, so a version that was evicted or expired is
@@ -21,22 +19,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Literal
 
 from service.cache.base import CacheStore
 from service.cache.readthrough import ReadThroughCache
 
 # Far longer than any value's TTL, so a version outlives everything cached under it.
 VERSION_TTL_S = 7 * 24 * 3600
-Encoding = Literal["identity", "gzip"]
 
 
 class VersionedCache:
     def __init__(self, store: CacheStore, readthrough: ReadThroughCache) -> None:
         self.store = store
         self.readthrough = readthrough
-        # The version a first read is about to claim, so the nested gzip read (which loads the
-        # plain body) uses the same one.
+        # The version a first read is about to claim, so a nested read of the same entity (the
+        # gzip entry loads the plain one) uses the same one.
         self._unclaimed: dict[str, str] = {}
 
     async def version(self, entity: str) -> str | None:
@@ -47,6 +43,21 @@ class VersionedCache:
         found = await self.store.get(f"v:{entity}")
         return None if found is None else found.decode()
 
+    async def lookup(
+        self, cache_name: str, entity: str, variant: str
+    ) -> tuple[str | None, bytes | None]:
+        """The entity's current version (None when it has none yet) and, on a hit, the value
+        cached under it for `variant`, in one store read (one Redis round trip). On a miss,
+        load through `get_or_load` with the version returned here."""
+        if not self.readthrough.enabled:
+            return "", None
+        version, value = await self.store.get_indirect(f"v:{entity}", f"{entity}@", f"/{variant}")
+        if version is None:
+            return None, None
+        if value is not None:
+            self.readthrough.record_hit(cache_name)
+        return version.decode(), value
+
     async def get_or_load(
         self,
         cache_name: str,
@@ -54,19 +65,17 @@ class VersionedCache:
         version: str | None,
         variant: str,
         loader: Callable[[], Awaitable[bytes]],
-        *,
-        encoding: Encoding = "identity",
     ) -> bytes:
         if not self.readthrough.enabled:
             return await loader()
         claim = version is None
         if version is None:
             version = self._unclaimed.setdefault(entity, _new_version().decode())
-        key = f"{entity}@{version}/{encoding}/{variant}"
-        # A loader that raises (nothing exists) stores nothing, and no version is claimed.
+        key = f"{entity}@{version}/{variant}"
         if not claim:
             return await self.readthrough.get_or_load(cache_name, key, loader)
         try:
+            # A loader that raises (nothing exists) stores nothing, and no version is claimed.
             value = await self.readthrough.get_or_load(cache_name, key, loader)
             await self.store.add(f"v:{entity}", version.encode(), VERSION_TTL_S)
         finally:
