@@ -93,6 +93,11 @@ def order_to_record(order: Order) -> dict[str, Any]:
     }
 
 
+def _instant(value: str | datetime) -> datetime:
+    # PostgreSQL rows (postgres/mappers.py) carry native timestamps; the JSON file carries text.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def order_from_record(r: dict[str, Any]) -> Order:
     return Order(
         id=r["id"],
@@ -102,13 +107,13 @@ def order_from_record(r: dict[str, Any]) -> Order:
         lines=tuple(OrderLine(i, n, p, q) for i, n, p, q in r["lines"]),
         total_cents=r["total_cents"],
         currency=r["currency"],
-        pickup_slot_start=datetime.fromisoformat(r["pickup_slot_start"]),
+        pickup_slot_start=_instant(r["pickup_slot_start"]),
         status=OrderStatus(r["status"]),
         pickup_code=r["pickup_code"],
         order_token=r["order_token"],
         note=r["note"],
-        created_at=datetime.fromisoformat(r["created_at"]),
-        updated_at=datetime.fromisoformat(r["updated_at"]),
+        created_at=_instant(r["created_at"]),
+        updated_at=_instant(r["updated_at"]),
         history=tuple(
             StatusChange(OrderStatus(s), datetime.fromisoformat(at), actor)
             for s, at, actor in r["history"]
