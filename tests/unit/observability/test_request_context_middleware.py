@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
+from service.observability.logging import configure_logging
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestContextMiddleware, metrics_endpoint
 
