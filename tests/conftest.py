@@ -1,16 +1,20 @@
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from starlette.testclient import TestClient
 
 from harness.session import session as harness_session
 from service.app import create_app
 from service.config import Settings, load_settings
+from service.observability.logging import configure_logging
 from tests.factories import ADMIN_TOKEN, NOW, STAFF_KEY
 
 
@@ -52,6 +56,20 @@ def client(make_settings: Callable[..., Settings], clock: Clock) -> Iterator[Tes
     app = create_app(make_settings(), clock=clock)
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def json_output() -> Iterator[io.StringIO]:
+    """The service's JSON log lines, configured as in production, written to a buffer; the
+    process's logging and structlog set-up are put back afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    configure_logging("INFO", stream=buffer)
+    yield buffer
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    root.handlers, root.level = saved_handlers, saved_level
 
 
 @pytest.fixture

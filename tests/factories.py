@@ -8,15 +8,7 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from service.domain.models import (
-    MenuItem,
-    OpeningInterval,
-    Order,
-    OrderLine,
-    OrderStatus,
-    StatusChange,
-    Store,
-)
+from service.domain import models as m
 
 # Tuesday 1 December 2026, 08:00 UTC (= 08:00 in London, which is on GMT then).
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -28,7 +20,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def make_store(**overrides: Any) -> Store:
+def make_store(**overrides: Any) -> m.Store:
     fields: dict[str, Any] = {
         "id": new_id(),
         "name": "Test Coffee",
@@ -38,13 +30,13 @@ def make_store(**overrides: Any) -> Store:
         "slot_capacity": 3,
         "lead_time_minutes": 15,
         "accepting_orders": True,
-        "opening_hours": tuple(OpeningInterval(d, time(7), time(20)) for d in range(7)),
+        "opening_hours": tuple(m.OpeningInterval(d, time(7), time(20)) for d in range(7)),
     }
     fields.update(overrides)
-    return Store(**fields)
+    return m.Store(**fields)
 
 
-def make_item(store_id: str, **overrides: Any) -> MenuItem:
+def make_item(store_id: str, **overrides: Any) -> m.MenuItem:
     fields: dict[str, Any] = {
         "id": new_id(),
         "store_id": store_id,
@@ -57,29 +49,29 @@ def make_item(store_id: str, **overrides: Any) -> MenuItem:
         "tags": ("hot",),
     }
     fields.update(overrides)
-    return MenuItem(**fields)
+    return m.MenuItem(**fields)
 
 
-def make_order(store: Store, item: MenuItem, **overrides: Any) -> Order:
+def make_order(store: m.Store, item: m.MenuItem, **overrides: Any) -> m.Order:
     fields: dict[str, Any] = {
         "id": new_id(),
         "store_id": store.id,
         "customer_name": "Ada",
         "customer_phone": "+447700900123",
-        "lines": (OrderLine(item.id, item.name, item.price_cents, 2),),
+        "lines": (m.OrderLine(item.id, item.name, item.price_cents, 2),),
         "total_cents": item.price_cents * 2,
         "currency": item.currency,
         "pickup_slot_start": NOW + timedelta(hours=1),
-        "status": OrderStatus.PLACED,
+        "status": m.OrderStatus.PLACED,
         "pickup_code": "123456",
         "order_token": uuid.uuid4().hex,
         "note": None,
         "created_at": NOW,
         "updated_at": NOW,
-        "history": (StatusChange(OrderStatus.PLACED, NOW, "customer"),),
+        "history": (m.StatusChange(m.OrderStatus.PLACED, NOW, "customer"),),
     }
     fields.update(overrides)
-    return Order(**fields)
+    return m.Order(**fields)
 
 
 def order_body(store_id: str, item_id: str, slot: datetime, **overrides: Any) -> dict[str, Any]:

@@ -17,11 +17,10 @@ from typing import Any
 import gevent
 from locust import tag, task
 from locust.env import Environment
-from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
 from . import counters
-from .api import PickupUser, Skewed, call, expect
+from .api import PickupUser, call, expect
 
 PREFERENCES = (
     "something vegan and hot",
@@ -45,10 +44,7 @@ test_started = 0.0
 @tag("ai")
 class AIUser(PickupUser):
     def on_start(self) -> None:
-        stores = self.discover_stores()
-        if not stores:
-            raise StopUser
-        self.stores = Skewed(stores)
+        self.stores = self.stores_to_visit()
         self.menu_ids: dict[str, set[str]] = {}
 
     @task

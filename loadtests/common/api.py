@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from locust import FastHttpUser, between
 from locust.contrib.fasthttp import ResponseContextManager
+from locust.exception import StopUser
 
 
 def expect(resp: ResponseContextManager, *statuses: int) -> Any:
@@ -83,13 +84,22 @@ class PickupUser(FastHttpUser):
     wait_time = between(0.2, 1.0)
     headers: dict[str, str] = {}  # sent with every request the helpers below make
 
+    def checked_get(self, url: str, name: str) -> ResponseContextManager:
+        """A GET with this user's headers, grouped under `name`; the caller judges the answer."""
+        return self.client.get(url, name=name, headers=self.headers, catch_response=True)
+
+    def stores_to_visit(self) -> Skewed:
+        """Every store, picked with a skew; a user with no store to visit stops."""
+        stores = self.discover_stores()
+        if not stores:
+            raise StopUser
+        return Skewed(stores)
+
     def discover_stores(self) -> list[dict[str, Any]]:
         stores: list[dict[str, Any]] = []
         url = "/v1/stores?limit=100"
         while url:
-            with self.client.get(
-                url, name="/v1/stores", headers=self.headers, catch_response=True
-            ) as resp:
+            with self.checked_get(url, "/v1/stores") as resp:
                 page = expect(resp, 200)
                 if page is not None and not isinstance(page.get("items"), list):
                     resp.failure("no items list")
@@ -102,12 +112,7 @@ class PickupUser(FastHttpUser):
         return stores
 
     def menu(self, store_id: str) -> list[dict[str, Any]]:
-        with self.client.get(
-            f"/v1/stores/{store_id}/menu",
-            name="/v1/stores/[id]/menu",
-            headers=self.headers,
-            catch_response=True,
-        ) as resp:
+        with self.checked_get(f"/v1/stores/{store_id}/menu", "/v1/stores/[id]/menu") as resp:
             menu = expect(resp, 200)
             if menu is None:
                 return []
@@ -119,12 +124,8 @@ class PickupUser(FastHttpUser):
 
     def bookable_slots(self, store: dict[str, Any], days_ahead: int = 0) -> list[dict[str, Any]]:
         day = local_date(store, days_ahead).isoformat()
-        with self.client.get(
-            f"/v1/stores/{store['id']}/slots?date={day}",
-            name="/v1/stores/[id]/slots",
-            headers=self.headers,
-            catch_response=True,
-        ) as resp:
+        url = f"/v1/stores/{store['id']}/slots?date={day}"
+        with self.checked_get(url, "/v1/stores/[id]/slots") as resp:
             slots = expect(resp, 200)
             if slots is None:
                 return []

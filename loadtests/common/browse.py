@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from locust import tag, task
-from locust.exception import StopUser
 
-from .api import PickupUser, Skewed, expect
+from .api import PickupUser, expect
 
 
 @tag("browse")
@@ -17,10 +16,7 @@ class BrowseUser(PickupUser):
 
     def on_start(self) -> None:
         # Opening the app: the store list, then one store's page with its menu and slots.
-        stores = self.discover_stores()
-        if not stores:
-            raise StopUser
-        self.stores = Skewed(stores)
+        self.stores = self.stores_to_visit()
         store = self.view_store()
         self.menu(store["id"])
         self.bookable_slots(store)
@@ -33,12 +29,7 @@ class BrowseUser(PickupUser):
     def view_store(self) -> dict[str, Any]:
         store: dict[str, Any] = self.stores.pick()
         store_id = store["id"]
-        with self.client.get(
-            f"/v1/stores/{store_id}",
-            name="/v1/stores/[id]",
-            headers=self.headers,
-            catch_response=True,
-        ) as resp:
+        with self.checked_get(f"/v1/stores/{store_id}", "/v1/stores/[id]") as resp:
             answer = expect(resp, 200)
             if answer is not None and answer.get("id") != store_id:
                 resp.failure("answered with another store")

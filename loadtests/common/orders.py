@@ -11,10 +11,10 @@ import uuid
 from typing import Any
 
 from locust import tag, task
-from locust.exception import StopUser
+from locust.contrib.fasthttp import ResponseContextManager
 
 from . import counters
-from .api import PickupUser, Skewed, error_code, expect, order_body
+from .api import PickupUser, error_code, expect, order_body
 
 CANCEL_SHARE = 0.2
 RETRY_SHARE = 0.2  # orders whose POST is sent twice with the same Idempotency-Key
@@ -23,10 +23,7 @@ RETRY_SHARE = 0.2  # orders whose POST is sent twice with the same Idempotency-K
 @tag("orders")
 class OrderFlowUser(PickupUser):
     def on_start(self) -> None:
-        stores = self.discover_stores()
-        if not stores:
-            raise StopUser
-        self.stores = Skewed(stores)
+        self.stores = self.stores_to_visit()
         self.menus: dict[str, list[dict[str, Any]]] = {}
         self.staff_key = self.environment.parsed_options.staff_key
 
@@ -59,15 +56,18 @@ class OrderFlowUser(PickupUser):
         slots = self.bookable_slots(store)[1:6] or self.bookable_slots(store, days_ahead=1)[1:6]
         return random.choice(slots) if slots else None
 
-    def place(self, body: dict[str, Any], total: int) -> dict[str, Any] | None:
-        key = str(uuid.uuid4())
-        with self.client.post(
+    def post_order(self, body: dict[str, Any], key: str, name: str) -> ResponseContextManager:
+        return self.client.post(
             "/v1/orders",
             json=body,
             headers={"Idempotency-Key": key},
-            name="/v1/orders",
+            name=name,
             catch_response=True,
-        ) as resp:
+        )
+
+    def place(self, body: dict[str, Any], total: int) -> dict[str, Any] | None:
+        key = str(uuid.uuid4())
+        with self.post_order(body, key, "/v1/orders") as resp:
             order = expect(resp, 201, 409)
             if order is None:
                 return None
@@ -88,13 +88,7 @@ class OrderFlowUser(PickupUser):
         return dict(order)
 
     def retry(self, body: dict[str, Any], key: str, first: dict[str, Any]) -> None:
-        with self.client.post(
-            "/v1/orders",
-            json=body,
-            headers={"Idempotency-Key": key},
-            name="/v1/orders [idempotent retry]",
-            catch_response=True,
-        ) as resp:
+        with self.post_order(body, key, "/v1/orders [idempotent retry]") as resp:
             replay = expect(resp, 201)
             if replay is None:
                 return
@@ -103,24 +97,26 @@ class OrderFlowUser(PickupUser):
             else:
                 counters.count("orders.replayed")
 
-    def poll(self, order: dict[str, Any]) -> None:
-        with self.client.get(
-            f"/v1/orders/{order['id']}",
+    def as_customer(
+        self, method: str, order: dict[str, Any], action: str = ""
+    ) -> ResponseContextManager:
+        """A request on `order` (or its `action`) with the order token its customer holds."""
+        return self.client.request(
+            method,
+            f"/v1/orders/{order['id']}{action}",
             headers={"X-Order-Token": order["order_token"]},
-            name="/v1/orders/[id]",
+            name=f"/v1/orders/[id]{action}",
             catch_response=True,
-        ) as resp:
+        )
+
+    def poll(self, order: dict[str, Any]) -> None:
+        with self.as_customer("GET", order) as resp:
             seen = expect(resp, 200)
             if seen is not None and seen.get("id") != order["id"]:
                 resp.failure("answered with another order")
 
     def cancel(self, order: dict[str, Any]) -> None:
-        with self.client.post(
-            f"/v1/orders/{order['id']}/cancel",
-            headers={"X-Order-Token": order["order_token"]},
-            name="/v1/orders/[id]/cancel",
-            catch_response=True,
-        ) as resp:
+        with self.as_customer("POST", order, "/cancel") as resp:
             cancelled = expect(resp, 200)
             if cancelled is not None and cancelled.get("status") != "cancelled":
                 resp.failure(f"status {cancelled.get('status')} after cancel")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, time
 from typing import Any
 
@@ -19,52 +20,29 @@ from service.ports import Dataset, IdempotencyKey
 FORMAT_VERSION = 1
 
 
+def _fields(obj: Store | MenuItem | Order) -> dict[str, Any]:
+    # The record's keys are the dataclass's fields, in order; callers convert what JSON lacks.
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
 def store_to_record(store: Store) -> dict[str, Any]:
-    return {
-        "id": store.id,
-        "name": store.name,
-        "address": store.address,
-        "timezone": store.timezone,
-        "slot_minutes": store.slot_minutes,
-        "slot_capacity": store.slot_capacity,
-        "lead_time_minutes": store.lead_time_minutes,
-        "accepting_orders": store.accepting_orders,
-        "opening_hours": [
-            [i.weekday, i.opens.strftime("%H:%M"), i.closes.strftime("%H:%M")]
-            for i in store.opening_hours
-        ],
-    }
+    hours = [
+        [i.weekday, i.opens.strftime("%H:%M"), i.closes.strftime("%H:%M")]
+        for i in store.opening_hours
+    ]
+    return {**_fields(store), "opening_hours": hours}
 
 
 def store_from_record(r: dict[str, Any]) -> Store:
-    return Store(
-        id=r["id"],
-        name=r["name"],
-        address=r["address"],
-        timezone=r["timezone"],
-        slot_minutes=r["slot_minutes"],
-        slot_capacity=r["slot_capacity"],
-        lead_time_minutes=r["lead_time_minutes"],
-        accepting_orders=r["accepting_orders"],
-        opening_hours=tuple(
-            OpeningInterval(d, time.fromisoformat(o), time.fromisoformat(c))
-            for d, o, c in r["opening_hours"]
-        ),
+    hours = tuple(
+        OpeningInterval(d, time.fromisoformat(o), time.fromisoformat(c))
+        for d, o, c in r["opening_hours"]
     )
+    return Store(**{**r, "opening_hours": hours})
 
 
 def item_to_record(item: MenuItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "store_id": item.store_id,
-        "name": item.name,
-        "description": item.description,
-        "category": item.category,
-        "price_cents": item.price_cents,
-        "currency": item.currency,
-        "available": item.available,
-        "tags": list(item.tags),
-    }
+    return {**_fields(item), "tags": list(item.tags)}
 
 
 def item_from_record(r: dict[str, Any]) -> MenuItem:
@@ -73,46 +51,37 @@ def item_from_record(r: dict[str, Any]) -> MenuItem:
 
 def order_to_record(order: Order) -> dict[str, Any]:
     return {
-        "id": order.id,
-        "store_id": order.store_id,
-        "customer_name": order.customer_name,
-        "customer_phone": order.customer_phone,
+        **_fields(order),
         "lines": [
             [ln.menu_item_id, ln.name, ln.unit_price_cents, ln.quantity] for ln in order.lines
         ],
-        "total_cents": order.total_cents,
-        "currency": order.currency,
         "pickup_slot_start": order.pickup_slot_start.isoformat(),
         "status": order.status.value,
-        "pickup_code": order.pickup_code,
-        "order_token": order.order_token,
-        "note": order.note,
         "created_at": order.created_at.isoformat(),
         "updated_at": order.updated_at.isoformat(),
         "history": [[h.status.value, h.at.isoformat(), h.actor] for h in order.history],
     }
 
 
+def _instant(value: str | datetime) -> datetime:
+    # PostgreSQL rows (postgres/mappers.py) carry native timestamps; the JSON file carries text.
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
 def order_from_record(r: dict[str, Any]) -> Order:
     return Order(
-        id=r["id"],
-        store_id=r["store_id"],
-        customer_name=r["customer_name"],
-        customer_phone=r["customer_phone"],
-        lines=tuple(OrderLine(i, n, p, q) for i, n, p, q in r["lines"]),
-        total_cents=r["total_cents"],
-        currency=r["currency"],
-        pickup_slot_start=datetime.fromisoformat(r["pickup_slot_start"]),
-        status=OrderStatus(r["status"]),
-        pickup_code=r["pickup_code"],
-        order_token=r["order_token"],
-        note=r["note"],
-        created_at=datetime.fromisoformat(r["created_at"]),
-        updated_at=datetime.fromisoformat(r["updated_at"]),
-        history=tuple(
-            StatusChange(OrderStatus(s), datetime.fromisoformat(at), actor)
-            for s, at, actor in r["history"]
-        ),
+        **{
+            **r,
+            "lines": tuple(OrderLine(i, n, p, q) for i, n, p, q in r["lines"]),
+            "pickup_slot_start": _instant(r["pickup_slot_start"]),
+            "status": OrderStatus(r["status"]),
+            "created_at": _instant(r["created_at"]),
+            "updated_at": _instant(r["updated_at"]),
+            "history": tuple(
+                StatusChange(OrderStatus(s), datetime.fromisoformat(at), actor)
+                for s, at, actor in r["history"]
+            ),
+        }
     )
 
 

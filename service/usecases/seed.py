@@ -7,15 +7,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 
-from service.domain.models import (
-    MenuItem,
-    OpeningInterval,
-    Order,
-    OrderLine,
-    OrderStatus,
-    StatusChange,
-    Store,
-)
+from service.domain import models as m
 from service.ports import Dataset
 
 CITIES = [
@@ -35,7 +27,7 @@ CATEGORIES = {
 }
 TAGS = ["vegan", "vegetarian", "gluten-free", "hot", "cold", "popular", "new", "spicy", "nut-free"]
 # Past orders end in these states, in roughly these proportions.
-FINAL_STATUSES = [OrderStatus.PICKED_UP] * 8 + [OrderStatus.CANCELLED, OrderStatus.REJECTED]
+FINAL_STATUSES = [m.OrderStatus.PICKED_UP] * 8 + [m.OrderStatus.CANCELLED, m.OrderStatus.REJECTED]
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -57,19 +49,19 @@ class DemoCatalog:
 
     def __init__(self, *, stores: int, items_per_store: int, seed: int) -> None:
         self.rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
-        self.stores: list[Store] = []
-        self.menu_items: list[MenuItem] = []
+        self.stores: list[m.Store] = []
+        self.menu_items: list[m.MenuItem] = []
         self.currency_of: dict[str, str] = {}
         for n in range(stores):
             self._add_store(n, items_per_store)
-        self.menus: dict[str, list[MenuItem]] = {}
+        self.menus: dict[str, list[m.MenuItem]] = {}
         for item in self.menu_items:
             self.menus.setdefault(item.store_id, []).append(item)
 
     def _add_store(self, n: int, items_per_store: int) -> None:
         rng = self.rng
         city, tz, currency = CITIES[n % len(CITIES)]
-        store = Store(
+        store = m.Store(
             id=_uuid(rng),
             name=f"Pickup {city} #{n // len(CITIES) + 1}",
             address=f"{rng.randint(1, 300)} High Street, {city}",
@@ -79,7 +71,7 @@ class DemoCatalog:
             lead_time_minutes=rng.choice([10, 15, 20]),
             accepting_orders=True,
             opening_hours=tuple(
-                OpeningInterval(day, time(7, 0), time(20, 0) if day < 5 else time(18, 0))
+                m.OpeningInterval(day, time(7, 0), time(20, 0) if day < 5 else time(18, 0))
                 for day in range(7)
             ),
         )
@@ -90,7 +82,7 @@ class DemoCatalog:
             category, name = names[i % len(names)]
             size = ["", " (large)", " (small)", " special"][i // len(names) % 4]
             self.menu_items.append(
-                MenuItem(
+                m.MenuItem(
                     id=_uuid(rng),
                     store_id=store.id,
                     name=f"{name}{size}",
@@ -103,7 +95,7 @@ class DemoCatalog:
                 )
             )
 
-    def orders(self, count: int) -> Iterator[Order]:
+    def orders(self, count: int) -> Iterator[m.Order]:
         rng = self.rng
         stores = self.stores
         for _ in range(count if stores else 0):
@@ -115,9 +107,11 @@ class DemoCatalog:
             created = slot - timedelta(minutes=rng.randrange(20, 240))
             menu = self.menus[store.id]
             picked = rng.sample(menu, rng.randint(1, min(4, len(menu))))
-            lines = tuple(OrderLine(i.id, i.name, i.price_cents, rng.randint(1, 3)) for i in picked)
+            lines = tuple(
+                m.OrderLine(i.id, i.name, i.price_cents, rng.randint(1, 3)) for i in picked
+            )
             status = rng.choice(FINAL_STATUSES)
-            yield Order(
+            yield m.Order(
                 id=_uuid(rng),
                 store_id=store.id,
                 customer_name=rng.choice(["Ada", "Grace", "Linus", "Alan", "Barbara", "Ken"]),
@@ -133,7 +127,7 @@ class DemoCatalog:
                 created_at=created,
                 updated_at=slot,
                 history=(
-                    StatusChange(OrderStatus.PLACED, created, "customer"),
-                    StatusChange(status, slot, "staff"),
+                    m.StatusChange(m.OrderStatus.PLACED, created, "customer"),
+                    m.StatusChange(status, slot, "staff"),
                 ),
             )

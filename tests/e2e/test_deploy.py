@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from service.config import Settings
-from tests.e2e.server import PICKUP, Server, base_env, free_port
+from tests.e2e.server import PICKUP, Server, base_env, free_port, json_env
 from tests.e2e.test_serve import first_bookable_slot, order
-from tests.factories import ADMIN_TOKEN, STAFF_KEY
+from tests.factories import STAFF_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,12 +114,8 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(tmp_path: P
         [PICKUP, "fake-openai", "--port", str(fake_port), "--latency-ms", "1500"], env=base_env()
     )
     try:
-        env = base_env(
-            APP_ENV="test",
-            JSON_DATA_PATH=str(tmp_path / "pickup.json"),
-            STAFF_API_KEYS=STAFF_KEY,
-            ADMIN_TOKEN=ADMIN_TOKEN,
-            RATE_LIMIT_ENABLED="false",
+        env = json_env(
+            tmp_path,
             OPENAI_API_KEY="sk-test-slow-0001",
             OPENAI_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
             OPENAI_TIMEOUT_MS="10000",
@@ -154,13 +150,7 @@ def test_sigterm_lets_in_flight_requests_finish_and_refuses_new_ones(tmp_path: P
 
 
 def test_check_404_passes_on_a_live_server_and_lists_broken_links(tmp_path: Path) -> None:
-    env = base_env(
-        APP_ENV="test",
-        JSON_DATA_PATH=str(tmp_path / "pickup.json"),
-        STAFF_API_KEYS=STAFF_KEY,
-        ADMIN_TOKEN=ADMIN_TOKEN,
-        RATE_LIMIT_ENABLED="false",
-    )
+    env = json_env(tmp_path)
     with Server(env, cwd=tmp_path) as server:
         http = httpx.Client(base_url=server.url)
         store = http.get("/v1/stores?limit=1").json()["items"][0]

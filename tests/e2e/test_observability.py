@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 
 from harness.metrics import sample_sum
-from tests.e2e.server import Server
-from tests.e2e.test_serve import STAFF, env, first_bookable_slot, open_shop, order
+from tests.e2e.server import Server, json_env
+from tests.e2e.test_serve import STAFF, first_bookable_slot, open_shop, order
 
 
 def scrape(url: str, name: str, **labels: str) -> float:
@@ -16,7 +16,7 @@ def scrape(url: str, name: str, **labels: str) -> float:
 
 
 def test_concurrent_cold_reads_load_the_menu_once(tmp_path: Path) -> None:
-    with Server(env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path) as server:
+    with Server(json_env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path) as server:
         store_id, _ = open_shop(httpx.Client(base_url=server.url), capacity=5)
         before = scrape(server.url, "db_queries_total", query="list_menu")
 
@@ -32,7 +32,7 @@ def test_concurrent_cold_reads_load_the_menu_once(tmp_path: Path) -> None:
 
 
 def test_logs_are_json_with_request_ids_and_never_hold_secrets(tmp_path: Path) -> None:
-    server = Server(env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path).start()
+    server = Server(json_env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path).start()
     try:
         http = httpx.Client(base_url=server.url)
         store_id, item_id = open_shop(http, capacity=5)
@@ -57,7 +57,7 @@ def test_logs_are_json_with_request_ids_and_never_hold_secrets(tmp_path: Path) -
 
 
 def test_each_request_is_logged_once(tmp_path: Path) -> None:
-    server = Server(env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path).start()
+    server = Server(json_env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path).start()
     try:
         httpx.get(f"{server.url}/v1/stores", headers={"X-Request-ID": "count-me-once"})
     finally:

@@ -12,25 +12,14 @@ import orjson
 import pytest
 
 from service.http import schemas
-from tests.e2e.server import PICKUP, Server, base_env, free_port
-from tests.factories import ADMIN_TOKEN, STAFF_KEY
+from tests.e2e.server import PICKUP, Server, base_env, free_port, json_env
+from tests.factories import STAFF_KEY
 
 STAFF = {"Authorization": f"Bearer {STAFF_KEY}"}
 ALL_DAY = {
     d: [{"opens": "00:00", "closes": "23:45"}]
     for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 }
-
-
-def env(tmp_path: Path, **values: str) -> dict[str, str]:
-    return base_env(
-        APP_ENV="test",
-        JSON_DATA_PATH=str(tmp_path / "pickup.json"),
-        STAFF_API_KEYS=STAFF_KEY,
-        ADMIN_TOKEN=ADMIN_TOKEN,
-        # One phone places every order here: the per-phone cap is not what these tests test.
-        **{"RATE_LIMIT_ENABLED": "false", "MAX_LIVE_ORDERS_PER_PHONE": "0", **values},
-    )
 
 
 def first_bookable_slot(http: httpx.Client, store_id: str) -> str:
@@ -123,7 +112,7 @@ def test_config_check_reports_problems_and_hides_secrets(tmp_path: Path) -> None
         cwd=tmp_path,
         capture_output=True,
         timeout=30,
-        env=env(tmp_path),
+        env=json_env(tmp_path),
     )
     assert ok.returncode == 0 and STAFF_KEY not in ok.stdout.decode()
     assert "AI recommendations: disabled" in ok.stdout.decode()
@@ -132,7 +121,7 @@ def test_config_check_reports_problems_and_hides_secrets(tmp_path: Path) -> None
         cwd=tmp_path,
         capture_output=True,
         timeout=30,
-        env=env(tmp_path, WEB_CONCURRENCY="4"),
+        env=json_env(tmp_path, WEB_CONCURRENCY="4"),
     )
     assert bad.returncode == 2 and "WEB_CONCURRENCY" in bad.stderr.decode()
 
@@ -145,7 +134,7 @@ def test_a_corrupt_data_file_stops_start_up_and_is_left_untouched(tmp_path: Path
         cwd=tmp_path,
         capture_output=True,
         timeout=30,
-        env=env(tmp_path, PORT=str(free_port())),
+        env=json_env(tmp_path, PORT=str(free_port())),
     )
     assert result.returncode != 0
     assert "cannot read the data file" in (result.stdout + result.stderr).decode()
@@ -153,7 +142,7 @@ def test_a_corrupt_data_file_stops_start_up_and_is_left_untouched(tmp_path: Path
 
 
 def test_concurrent_orders_never_overbook_a_slot(tmp_path: Path) -> None:
-    with Server(env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path) as server:
+    with Server(json_env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path) as server:
         http = httpx.Client(base_url=server.url)
         store_id, item_id = open_shop(http, capacity=5)
         slot = first_bookable_slot(http, store_id)
@@ -174,7 +163,7 @@ def test_concurrent_orders_never_overbook_a_slot(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(90)
 def test_kill_9_during_writes_keeps_every_acknowledged_order(tmp_path: Path) -> None:
-    server = Server(env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path).start()
+    server = Server(json_env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path).start()
     http = httpx.Client(base_url=server.url)
     store_id, item_id = open_shop(http, capacity=1000)
     slot = first_bookable_slot(http, store_id)
@@ -201,7 +190,7 @@ def test_kill_9_during_writes_keeps_every_acknowledged_order(tmp_path: Path) -> 
 
     asyncio.run(writers())
     orjson.loads((tmp_path / "pickup.json").read_bytes())  # whole, never torn
-    with Server(env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path) as restarted:
+    with Server(json_env(tmp_path, SEED_DEMO_DATA="false"), cwd=tmp_path) as restarted:
         http = httpx.Client(base_url=restarted.url)
         for order_id, token in acknowledged:
             assert (
@@ -212,7 +201,7 @@ def test_kill_9_during_writes_keeps_every_acknowledged_order(tmp_path: Path) -> 
 
 
 def test_a_body_that_stops_arriving_gets_408_and_the_server_keeps_serving(tmp_path: Path) -> None:
-    with Server(env(tmp_path, REQUEST_BODY_TIMEOUT_S="1"), cwd=tmp_path) as server:
+    with Server(json_env(tmp_path, REQUEST_BODY_TIMEOUT_S="1"), cwd=tmp_path) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
             sock.sendall(
                 b"POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

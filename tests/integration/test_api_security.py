@@ -13,19 +13,7 @@ from service.config import load_settings
 from service.errors import ConfigError
 from tests.factories import create_store, order_body
 from tests.integration.test_api_orders import SLOT
-
-SNAPSHOT = {
-    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
-    "cross-origin-opener-policy": "same-origin",
-    "cross-origin-resource-policy": "same-origin",
-    "origin-agent-cluster": "?1",
-    "referrer-policy": "no-referrer",
-    "x-content-type-options": "nosniff",
-    "x-dns-prefetch-control": "off",
-    "x-frame-options": "DENY",
-    "x-permitted-cross-domain-policies": "none",
-    "x-xss-protection": "0",
-}
+from tests.unit.ratelimit.test_security_headers import API_HEADERS as SNAPSHOT
 
 
 def app_client(make_settings: Callable[..., Any], clock: Any, **values: str) -> TestClient:

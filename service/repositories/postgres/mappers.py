@@ -1,24 +1,17 @@
 """The PostgreSQL mapping of each entity, once: its columns, its query arguments (domain ->
-row) and its row conversion (row -> domain). A new field is a column here and in a migration."""
+row) and its row conversion (row -> domain), both by way of the JSON record in records.py. A new
+field is a field there, a column here and a migration."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, time
 from typing import Any
 
 import orjson
 from asyncpg import Record
 
-from service.domain.models import (
-    MenuItem,
-    OpeningInterval,
-    Order,
-    OrderLine,
-    OrderStatus,
-    StatusChange,
-    Store,
-)
+from service.domain.models import MenuItem, Order, OrderLine, Store
+from service.repositories import records
 
 STORE_COLUMNS = (
     "id",
@@ -63,58 +56,34 @@ KEY_COLUMNS = ("key", "fingerprint", "order_id")
 
 
 # -- domain -> query arguments -----------------------------------------------------------------
+# A row holds what the JSON record holds (records.py is the one field list per entity), with
+# timestamps as native values and the nested lists as JSON text.
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def store_args(store: Store) -> tuple[Any, ...]:
-    hours = [
-        [i.weekday, i.opens.strftime("%H:%M"), i.closes.strftime("%H:%M")]
-        for i in store.opening_hours
-    ]
-    return (
-        store.id,
-        store.name,
-        store.address,
-        store.timezone,
-        store.slot_minutes,
-        store.slot_capacity,
-        store.lead_time_minutes,
-        store.accepting_orders,
-        orjson.dumps(hours).decode(),
-    )
+    rec = records.store_to_record(store)
+    rec["opening_hours"] = _json(rec["opening_hours"])
+    return tuple(rec[c] for c in STORE_COLUMNS)
 
 
 def item_args(item: MenuItem) -> tuple[Any, ...]:
-    return (
-        item.id,
-        item.store_id,
-        item.name,
-        item.description,
-        item.category,
-        item.price_cents,
-        item.currency,
-        item.available,
-        list(item.tags),
-    )
+    rec = records.item_to_record(item)
+    return tuple(rec[c] for c in ITEM_COLUMNS)
 
 
 def order_args(order: Order) -> tuple[Any, ...]:
-    history = [[h.status.value, h.at.isoformat(), h.actor] for h in order.history]
-    return (
-        order.id,
-        order.store_id,
-        order.customer_name,
-        order.customer_phone,
-        order.total_cents,
-        order.currency,
-        order.pickup_slot_start,
-        order.status.value,
-        order.pickup_code,
-        order.order_token,
-        order.note,
-        order.created_at,
-        order.updated_at,
-        orjson.dumps(history).decode(),
+    rec = records.order_to_record(order)
+    rec.update(
+        pickup_slot_start=order.pickup_slot_start,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+        history=_json(rec["history"]),
     )
+    return tuple(rec[c] for c in ORDER_COLUMNS)
 
 
 def line_arrays(lines: Sequence[OrderLine]) -> tuple[list[str], list[str], list[int], list[int]]:
@@ -134,59 +103,28 @@ def line_records(order: Order) -> Iterable[tuple[Any, ...]]:
 # -- rows -> domain ----------------------------------------------------------------------------
 
 
+def _fields(row: Record, columns: tuple[str, ...], *ids: str) -> dict[str, Any]:
+    fields = {c: row[c] for c in columns}
+    fields.update((k, str(row[k])) for k in ids)
+    return fields
+
+
 def store_from_row(row: Record) -> Store:
-    return Store(
-        id=str(row["id"]),
-        name=row["name"],
-        address=row["address"],
-        timezone=row["timezone"],
-        slot_minutes=row["slot_minutes"],
-        slot_capacity=row["slot_capacity"],
-        lead_time_minutes=row["lead_time_minutes"],
-        accepting_orders=row["accepting_orders"],
-        opening_hours=tuple(
-            OpeningInterval(day, time.fromisoformat(opens), time.fromisoformat(closes))
-            for day, opens, closes in orjson.loads(row["opening_hours"])
-        ),
-    )
+    fields = _fields(row, STORE_COLUMNS, "id")
+    fields["opening_hours"] = orjson.loads(row["opening_hours"])
+    return records.store_from_record(fields)
 
 
 def item_from_row(row: Record) -> MenuItem:
-    return MenuItem(
-        id=str(row["id"]),
-        store_id=str(row["store_id"]),
-        name=row["name"],
-        description=row["description"],
-        category=row["category"],
-        price_cents=row["price_cents"],
-        currency=row["currency"],
-        available=row["available"],
-        tags=tuple(row["tags"]),
-    )
+    return records.item_from_record(_fields(row, ITEM_COLUMNS, "id", "store_id"))
 
 
 def order_from_row(row: Record, lines: Iterable[Sequence[Any]]) -> Order:
     """`lines`: (menu_item_id, name, unit_price_cents, quantity) in line order."""
-    return Order(
-        id=str(row["id"]),
-        store_id=str(row["store_id"]),
-        customer_name=row["customer_name"],
-        customer_phone=row["customer_phone"],
-        lines=tuple(OrderLine(str(i), n, p, q) for i, n, p, q in lines),
-        total_cents=row["total_cents"],
-        currency=row["currency"],
-        pickup_slot_start=row["pickup_slot_start"],
-        status=OrderStatus(row["status"]),
-        pickup_code=row["pickup_code"],
-        order_token=row["order_token"],
-        note=row["note"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        history=tuple(
-            StatusChange(OrderStatus(s), datetime.fromisoformat(at), actor)
-            for s, at, actor in orjson.loads(row["history"])
-        ),
-    )
+    fields = _fields(row, ORDER_COLUMNS, "id", "store_id")
+    fields["lines"] = [(str(i), n, p, q) for i, n, p, q in lines]
+    fields["history"] = orjson.loads(row["history"])
+    return records.order_from_record(fields)
 
 
 def line_tuples(rows: Iterable[Record]) -> list[tuple[Any, ...]]:

@@ -112,6 +112,12 @@ async def make_recommender(fake_upstream: FakeUpstream) -> AsyncIterator[Recomme
         await recommender.aclose()
 
 
+async def fail_upstream(recommender: OpenAIRecommender, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(AIUnavailableError):
+            await recommender.recommend(REQUEST, MENU)
+
+
 async def test_a_healthy_upstream_returns_validated_items_from_the_menu(
     make_recommender: RecommenderFactory,
 ) -> None:
@@ -165,9 +171,7 @@ async def test_while_open_the_upstream_is_not_called_at_all(
 ) -> None:
     recommender, _ = make_recommender(fail_max=2)
     await fake_upstream.configure(mode="error", status_code=500)
-    for _ in range(2):
-        with pytest.raises(AIUnavailableError):
-            await recommender.recommend(REQUEST, MENU)
+    await fail_upstream(recommender, times=2)
     await fake_upstream.configure(mode="ok")
 
     for _ in range(10):
@@ -181,9 +185,7 @@ async def test_after_the_reset_timeout_a_single_trial_goes_upstream_and_heals_th
 ) -> None:
     recommender, breaker = make_recommender(fail_max=2, reset_timeout=0.3)
     await fake_upstream.configure(mode="error", status_code=500)
-    for _ in range(2):
-        with pytest.raises(AIUnavailableError):
-            await recommender.recommend(REQUEST, MENU)
+    await fail_upstream(recommender, times=2)
     await fake_upstream.configure(mode="ok", latency_ms=200)
     await asyncio.sleep(0.4)
 
@@ -204,9 +206,7 @@ async def test_a_failed_trial_keeps_the_circuit_open(
 ) -> None:
     recommender, breaker = make_recommender(fail_max=2, reset_timeout=0.3)
     await fake_upstream.configure(mode="malformed")
-    for _ in range(2):
-        with pytest.raises(AIUnavailableError):
-            await recommender.recommend(REQUEST, MENU)
+    await fail_upstream(recommender, times=2)
     await asyncio.sleep(0.4)
 
     with pytest.raises(AIUnavailableError) as trial:

@@ -43,17 +43,24 @@ def distant_redis(shared_redis_url: str) -> Iterator[str]:
     gc.collect()
 
 
+async def reads_of_menu(
+    url: str, key_prefix: str, *, connect_timeout_s: float, count: int
+) -> list[bytes | None]:
+    """`count` reads of "menu" through one fresh store (one connect, then reads)."""
+    store = RedisCacheStore.from_url(
+        url, op_timeout_s=OP_TIMEOUT_S, connect_timeout_s=connect_timeout_s, key_prefix=key_prefix
+    )
+    try:
+        return [await store.get("menu") for _ in range(count)]
+    finally:
+        await store.aclose()
+
+
 async def test_a_distant_redis_connects_and_then_answers_every_read_within_the_op_deadline(
     distant_redis: str, shared_redis: redis.asyncio.Redis, key_prefix: str
 ) -> None:
     await shared_redis.set(f"{key_prefix}menu", b"cached menu", ex=60)
-    store = RedisCacheStore.from_url(
-        distant_redis, op_timeout_s=OP_TIMEOUT_S, connect_timeout_s=2.0, key_prefix=key_prefix
-    )
-    try:
-        answers = [await store.get("menu") for _ in range(8)]
-    finally:
-        await store.aclose()
+    answers = await reads_of_menu(distant_redis, key_prefix, connect_timeout_s=2.0, count=8)
 
     # Connecting took several round trips under its own deadline; each read after it is one
     # round trip inside the per-op deadline. (Before issue 17 connecting shared the per-op
@@ -65,12 +72,6 @@ async def test_a_connect_that_outlasts_the_connect_timeout_is_a_miss_not_a_hang(
     distant_redis: str, shared_redis: redis.asyncio.Redis, key_prefix: str
 ) -> None:
     await shared_redis.set(f"{key_prefix}menu", b"cached menu", ex=60)
-    store = RedisCacheStore.from_url(
-        distant_redis, op_timeout_s=OP_TIMEOUT_S, connect_timeout_s=0.05, key_prefix=key_prefix
-    )
-    try:
-        answers = [await store.get("menu") for _ in range(3)]
-    finally:
-        await store.aclose()
+    answers = await reads_of_menu(distant_redis, key_prefix, connect_timeout_s=0.05, count=3)
 
     assert answers == [None] * 3

@@ -2,19 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio
-import structlog
 
 from service.cache.readthrough import ReadThroughCache
 from service.cache.redis import RedisCacheStore
-from service.observability.logging import configure_logging
 from service.observability.metrics import Metrics
 
 pytestmark = pytest.mark.redis
@@ -31,17 +28,6 @@ async def seconds_taken(operation: Awaitable[object]) -> float:
     started = time.monotonic()
     await operation
     return time.monotonic() - started
-
-
-@pytest.fixture
-def log_output() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging("INFO", stream=buffer)
-    yield buffer
-    structlog.reset_defaults()
-    root.handlers, root.level = saved_handlers, saved_level
 
 
 @pytest.fixture
@@ -168,15 +154,15 @@ async def test_the_store_recovers_by_itself_when_redis_comes_back(start_redis: A
     assert recovered
 
 
-async def test_the_password_in_the_url_never_reaches_the_logs(log_output: io.StringIO) -> None:
+async def test_the_password_in_the_url_never_reaches_the_logs(json_output: io.StringIO) -> None:
     store = RedisCacheStore.from_url("redis://:hunter2-pw@127.0.0.1:1/0", op_timeout_s=0.05)
 
     await store.get("k")
     await store.aclose()
 
-    assert "cache_store_error" in log_output.getvalue()
-    assert '"target":"redis://127.0.0.1:1/0"' in log_output.getvalue()
-    assert "hunter2-pw" not in log_output.getvalue()
+    assert "cache_store_error" in json_output.getvalue()
+    assert '"target":"redis://127.0.0.1:1/0"' in json_output.getvalue()
+    assert "hunter2-pw" not in json_output.getvalue()
 
 
 async def test_a_password_protected_server_is_reached_with_the_urls_credentials(

@@ -72,6 +72,15 @@ async def trip(breaker: AsyncCircuitBreaker, upstream: Upstream) -> None:
     assert breaker.status().state == "open"
 
 
+async def due_for_a_trial() -> tuple[AsyncCircuitBreaker, Upstream]:
+    """A breaker that opened on an upstream which has since healed, its reset timeout over."""
+    breaker, upstream = make_breaker(), Upstream()
+    await trip(breaker, upstream)
+    wait_out_the_reset_timeout()
+    upstream.failing = False
+    return breaker, upstream
+
+
 async def test_a_healthy_call_returns_its_result() -> None:
     breaker = make_breaker()
     assert await breaker.call(Upstream(), "hello") == "hello"
@@ -137,10 +146,7 @@ async def test_exceptions_outside_the_configured_types_pass_through_uncounted() 
 
 
 async def test_after_the_reset_timeout_exactly_one_trial_goes_through() -> None:
-    breaker, upstream = make_breaker(), Upstream()
-    await trip(breaker, upstream)
-    wait_out_the_reset_timeout()
-    upstream.failing = False
+    breaker, upstream = await due_for_a_trial()
     upstream.gate = asyncio.Event()
     calls_before = upstream.calls
 
@@ -162,10 +168,7 @@ async def test_after_the_reset_timeout_exactly_one_trial_goes_through() -> None:
 
 
 async def test_a_successful_trial_closes_the_circuit() -> None:
-    breaker, upstream = make_breaker(), Upstream()
-    await trip(breaker, upstream)
-    wait_out_the_reset_timeout()
-    upstream.failing = False
+    breaker, upstream = await due_for_a_trial()
     await breaker.call(upstream)
     status = breaker.status()
     assert (status.state, status.fail_counter, status.opened_at) == ("closed", 0, None)
@@ -193,10 +196,7 @@ async def test_a_failed_trial_reopens_the_circuit_and_restarts_the_timeout() -> 
 
 
 async def test_a_cancelled_trial_lets_the_next_caller_try() -> None:
-    breaker, upstream = make_breaker(), Upstream()
-    await trip(breaker, upstream)
-    wait_out_the_reset_timeout()
-    upstream.failing = False
+    breaker, upstream = await due_for_a_trial()
     upstream.gate = asyncio.Event()
     trial = asyncio.create_task(breaker.call(upstream))
     await asyncio.sleep(0)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from asyncio import Task
 from collections import Counter
 
 import pytest
@@ -114,13 +115,18 @@ async def test_a_loader_error_reaches_every_waiter_and_is_not_cached() -> None:
     assert await cache.get_or_load("menu", "k", lambda: immediately(b"fresh")) == b"fresh"
 
 
-async def test_a_load_that_started_before_invalidation_does_not_write_back_its_value() -> None:
-    cache, store, _ = make_cache()
+async def invalidated_mid_load(cache: ReadThroughCache) -> tuple[CountingLoader, Task[bytes]]:
+    """A load of "menu:1" that has started, and is still waiting, when "menu:1" is invalidated."""
     stale = CountingLoader(b"old price")
     first = asyncio.create_task(cache.get_or_load("menu", "menu:1", stale))
     await stale.started.wait()
-
     await cache.invalidate("menu:1")
+    return stale, first
+
+
+async def test_a_load_that_started_before_invalidation_does_not_write_back_its_value() -> None:
+    cache, store, _ = make_cache()
+    stale, first = await invalidated_mid_load(cache)
     stale.release.set()
     await first
 
@@ -130,11 +136,7 @@ async def test_a_load_that_started_before_invalidation_does_not_write_back_its_v
 
 async def test_callers_arriving_after_invalidation_do_not_join_the_stale_load() -> None:
     cache, _, _ = make_cache()
-    stale = CountingLoader(b"old price")
-    first = asyncio.create_task(cache.get_or_load("menu", "menu:1", stale))
-    await stale.started.wait()
-
-    await cache.invalidate("menu:1")
+    stale, first = await invalidated_mid_load(cache)
     # Joining the stale load would block on its loader; the guard turns that into a failure.
     async with asyncio.timeout(5):
         later = await cache.get_or_load("menu", "menu:1", lambda: immediately(b"new price"))

@@ -12,7 +12,7 @@ from service.domain.errors import (
     SlotFullError,
     StoreClosedError,
 )
-from service.domain.models import OpeningInterval
+from service.domain.models import OpeningInterval, Store
 from tests.factories import NOW, make_item, make_order, make_store
 
 
@@ -37,13 +37,18 @@ def test_closed_days_have_no_slots() -> None:
     assert slots.day_slots(store, date(2026, 12, 1)) == []
 
 
-def test_spring_forward_day_loses_the_missing_hour() -> None:
-    # 8 March 2026: New York clocks jump from 02:00 to 03:00.
-    store = make_store(
+def new_york_sunday_from_midnight(until: time) -> Store:
+    # New York changes its clocks on Sundays, in the small hours.
+    return make_store(
         timezone="America/New_York",
         slot_minutes=30,
-        opening_hours=(OpeningInterval(6, time(0), time(5)),),
+        opening_hours=(OpeningInterval(6, time(0), until),),
     )
+
+
+def test_spring_forward_day_loses_the_missing_hour() -> None:
+    # 8 March 2026: New York clocks jump from 02:00 to 03:00.
+    store = new_york_sunday_from_midnight(until=time(5))
     found = slots.day_slots(store, date(2026, 3, 8))
     labels = [s.strftime("%H:%M%z") for s, _ in found]
     assert len(found) == 8  # 5 wall-clock hours, but only 4 real ones
@@ -53,11 +58,7 @@ def test_spring_forward_day_loses_the_missing_hour() -> None:
 
 def test_fall_back_day_gains_the_repeated_hour() -> None:
     # 1 November 2026: New York clocks go back from 02:00 to 01:00.
-    store = make_store(
-        timezone="America/New_York",
-        slot_minutes=30,
-        opening_hours=(OpeningInterval(6, time(0), time(3)),),
-    )
+    store = new_york_sunday_from_midnight(until=time(3))
     found = slots.day_slots(store, date(2026, 11, 1))
     assert len(found) == 8  # 3 wall-clock hours, 4 real ones
     starts_utc = [s.astimezone(UTC) for s, _ in found]
@@ -68,11 +69,7 @@ def test_fall_back_day_gains_the_repeated_hour() -> None:
 
 def test_fall_back_day_lists_slots_in_the_order_they_happen() -> None:
     # The repeated hour comes after the first 01:00-01:59, not interleaved with it by wall clock.
-    store = make_store(
-        timezone="America/New_York",
-        slot_minutes=30,
-        opening_hours=(OpeningInterval(6, time(0), time(3)),),
-    )
+    store = new_york_sunday_from_midnight(until=time(3))
     found = slots.day_slots(store, date(2026, 11, 1))
     assert [s.strftime("%H:%M%z") for s, _ in found] == [
         "00:00-0400",

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from labkit import compare
 
 
@@ -22,25 +23,38 @@ def target(
     }
 
 
-def test_a_clear_slowdown_is_a_regression() -> None:
-    row = compare.compare_target(
-        target("t", [0.50, 0.51, 0.49, 0.50, 0.52]), target("t", [0.30, 0.31, 0.29, 0.30, 0.32])
-    )
-    assert row["regressed"] is True
-    assert row["status"] == "REGRESSED"
-
-
-def test_noise_of_the_same_build_is_not_a_regression() -> None:
-    row = compare.compare_target(target("t", [0.50, 0.47, 0.53]), target("t", [0.48, 0.52, 0.50]))
-    assert row["regressed"] is False
-
-
-def test_a_significant_but_small_change_is_not_a_regression() -> None:
-    row = compare.compare_target(
-        target("t", [1.00, 1.00, 1.01, 0.99, 1.00]), target("t", [0.95, 0.95, 0.96, 0.94, 0.95])
-    )
-    assert row["regressed"] is False
-    assert row["status"] == "small change"
+@pytest.mark.parametrize(
+    ("baseline", "current", "regressed", "status"),
+    [
+        pytest.param(
+            [0.50, 0.51, 0.49, 0.50, 0.52],
+            [0.30, 0.31, 0.29, 0.30, 0.32],
+            True,
+            "REGRESSED",
+            id="a clear slowdown is a regression",
+        ),
+        pytest.param(
+            [0.50, 0.47, 0.53],
+            [0.48, 0.52, 0.50],
+            False,
+            "no significant change",
+            id="noise of the same build is not a regression",
+        ),
+        pytest.param(
+            [1.00, 1.00, 1.01, 0.99, 1.00],
+            [0.95, 0.95, 0.96, 0.94, 0.95],
+            False,
+            "small change",
+            id="a significant but small change is not a regression",
+        ),
+    ],
+)
+def test_a_change_is_a_regression_only_when_clear_and_large_enough(
+    baseline: list[float], current: list[float], regressed: bool, status: str
+) -> None:
+    row = compare.compare_target(target("t", baseline), target("t", current))
+    assert row["regressed"] is regressed
+    assert row["status"] == status
 
 
 def test_lower_is_better_targets_regress_upwards() -> None:

@@ -3,25 +3,9 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import structlog
-
-from service.observability.logging import configure_logging
-
-
-@pytest.fixture
-def output() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging("INFO", stream=buffer)
-    yield buffer
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    root.handlers, root.level = saved_handlers, saved_level
 
 
 def lines(buffer: io.StringIO) -> list[dict[str, Any]]:
@@ -39,7 +23,7 @@ SECRETS = {
 }
 
 
-def test_a_logged_secret_never_appears_in_the_output(output: io.StringIO) -> None:
+def test_a_logged_secret_never_appears_in_the_output(json_output: io.StringIO) -> None:
     structlog.get_logger().info(
         "order_placed",
         **SECRETS,
@@ -51,7 +35,7 @@ def test_a_logged_secret_never_appears_in_the_output(output: io.StringIO) -> Non
         note="retrying with Authorization: Bearer inline-tok-66",
     )
 
-    text = output.getvalue()
+    text = json_output.getvalue()
     leaked = [
         secret
         for secret in [
@@ -66,35 +50,35 @@ def test_a_logged_secret_never_appears_in_the_output(output: io.StringIO) -> Non
         if secret in text
     ]
     assert leaked == []
-    (line,) = lines(output)
+    (line,) = lines(json_output)
     assert line["database_url"] == "postgresql://app:***@db:5432/pickup"
     assert line["headers"]["Accept"] == "application/json"
 
 
-def test_phone_numbers_keep_only_their_last_two_digits(output: io.StringIO) -> None:
+def test_phone_numbers_keep_only_their_last_two_digits(json_output: io.StringIO) -> None:
     structlog.get_logger().info(
         "order_placed", customer_phone="+1 (555) 123-4567", order={"phone": 5551234589}
     )
 
-    (line,) = lines(output)
+    (line,) = lines(json_output)
     assert line["customer_phone"] == "*********67"
     assert line["order"]["phone"] == "********89"
 
 
-def test_ordinary_fields_that_resemble_secret_names_are_kept(output: io.StringIO) -> None:
+def test_ordinary_fields_that_resemble_secret_names_are_kept(json_output: io.StringIO) -> None:
     structlog.get_logger().info("ai_reply", max_tokens=256, token_count=12, route="/menu")
 
-    (line,) = lines(output)
+    (line,) = lines(json_output)
     assert (line["max_tokens"], line["token_count"], line["route"]) == (256, 12, "/menu")
 
 
 def test_each_line_is_json_with_timestamp_level_event_and_bound_context(
-    output: io.StringIO,
+    json_output: io.StringIO,
 ) -> None:
     with structlog.contextvars.bound_contextvars(request_id="req-1"):
         structlog.get_logger().bind(store_id=7).warning("slot_full")
 
-    (line,) = lines(output)
+    (line,) = lines(json_output)
     assert line["event"] == "slot_full"
     assert line["level"] == "warning"
     assert line["request_id"] == "req-1"
@@ -102,25 +86,25 @@ def test_each_line_is_json_with_timestamp_level_event_and_bound_context(
     assert line["timestamp"].endswith("Z")
 
 
-def test_lines_below_the_configured_level_are_dropped(output: io.StringIO) -> None:
+def test_lines_below_the_configured_level_are_dropped(json_output: io.StringIO) -> None:
     structlog.get_logger().debug("noisy")
-    assert output.getvalue() == ""
+    assert json_output.getvalue() == ""
 
 
-def test_standard_library_logs_are_json_and_scrubbed_too(output: io.StringIO) -> None:
+def test_standard_library_logs_are_json_and_scrubbed_too(json_output: io.StringIO) -> None:
     logging.getLogger("uvicorn.error").error("cannot reach redis://:lib-pass-5@cache:6379")
 
-    (line,) = lines(output)
+    (line,) = lines(json_output)
     assert line["logger"] == "uvicorn.error"
-    assert "lib-pass-5" not in output.getvalue()
+    assert "lib-pass-5" not in json_output.getvalue()
 
 
-def test_secrets_in_exception_text_are_scrubbed(output: io.StringIO) -> None:
+def test_secrets_in_exception_text_are_scrubbed(json_output: io.StringIO) -> None:
     try:
         raise ConnectionError("failed to connect to postgresql://app:exc-pass-9@db/pickup")
     except ConnectionError:
         structlog.get_logger().exception("db_connect_failed")
 
-    (line,) = lines(output)
+    (line,) = lines(json_output)
     assert "ConnectionError" in line["exception"]
-    assert "exc-pass-9" not in output.getvalue()
+    assert "exc-pass-9" not in json_output.getvalue()

@@ -3,7 +3,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -185,18 +184,6 @@ def test_the_access_log_can_be_switched_off(metrics: Metrics, logger: RecordingL
 
     assert logger.lines == []
     assert requests_counted(metrics, "/stores/{store_id}", "200") == 1
-
-
-@pytest.fixture
-def json_output() -> Iterator[io.StringIO]:
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging("INFO", stream=buffer)
-    yield buffer
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
-    root.handlers, root.level = saved_handlers, saved_level
 
 
 def test_the_json_access_line_carries_the_request_id(

@@ -18,11 +18,11 @@ from service.domain.models import (
     OrderStatus,
     Slot,
     StatusChange,
-    Store,
 )
 from service.http import presenters
 from service.http import schemas as s
 from service.usecases.recommend import Recommendation
+from tests.factories import make_store
 
 NOW = datetime(2026, 12, 2, 13, 0, tzinfo=UTC)
 STORE_ID = "0b5c2a8e-4f1d-4c1a-9a55-3f0e2d7c9b11"
@@ -49,15 +49,7 @@ ORDER = Order(
 
 
 def test_every_presenter_sends_exactly_what_its_model_documents() -> None:
-    store = Store(
-        id=STORE_ID,
-        name="Corner",
-        address="1 High St",
-        timezone="Europe/London",
-        slot_minutes=15,
-        slot_capacity=5,
-        lead_time_minutes=10,
-        accepting_orders=True,
+    store = make_store(
         opening_hours=(
             OpeningInterval(0, time(7), time(12)),
             OpeningInterval(0, time(13), time(20)),
