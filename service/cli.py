@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+WORKER_HEALTHCHECK_S = 30
+
+
 def serve(settings: Settings) -> int:
     import uvicorn
 
@@ -151,6 +154,9 @@ def serve(settings: Settings) -> int:
         log_level=settings.log_level,
         timeout_keep_alive=settings.keep_alive_timeout_s,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        # uvicorn kills a worker that has not answered its supervisor's ping within this time; its
+        # 5 s default also kills workers still importing on a busy host, over and over.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         server_header=False,
         log_config=None,
         # Client identity behind proxies is decided once, by ClientIdentity (TRUST_PROXY,

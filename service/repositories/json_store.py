@@ -97,6 +97,16 @@ class JsonFileRepository:
             self._put_store(store)
             await self._persist(undo=lambda: self._restore_store(store.id, previous))
 
+    async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
+        async with self._lock:
+            current = self._stores.get(store_id)
+            if current is None:
+                raise NotFoundError("no store with this id", details={"store_id": store_id})
+            updated = change(current)
+            self._put_store(updated)
+            await self._persist(undo=lambda: self._put_store(current))
+            return updated
+
     async def list_menu(self, store_id: str) -> list[MenuItem]:
         return [self._items[i] for i in self._menu_by_store.get(store_id, ())]
 
@@ -108,6 +118,18 @@ class JsonFileRepository:
             previous = self._items.get(item.id)
             self._put_item(item)
             await self._persist(undo=lambda: self._restore_item(item, previous))
+
+    async def update_menu_item(
+        self, item_id: str, change: Callable[[MenuItem], MenuItem]
+    ) -> MenuItem:
+        async with self._lock:
+            current = self._items.get(item_id)
+            if current is None:
+                raise NotFoundError("no menu item with this id", details={"item_id": item_id})
+            updated = change(current)
+            self._put_item(updated)
+            await self._persist(undo=lambda: self._put_item(current))
+            return updated
 
     async def held_by_slot(
         self, store_id: str, start: datetime, end: datetime
