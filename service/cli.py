@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     rollback = db_commands.add_parser("rollback", help="revert the latest migrations")
     rollback.add_argument("--steps", type=int, default=1)
+    rollback.add_argument(
+        "--force",
+        action="store_true",
+        help="roll back even when that drops tables or columns holding data",
+    )
     db_commands.add_parser("status", help="show applied and pending migrations")
 
     data = commands.add_parser("data", help="move all data between backends")
@@ -220,7 +225,7 @@ async def _run_database_command(dbtools: Any, dsn: str, args: argparse.Namespace
         applied = await dbtools.migrate(dsn, args.to)
         print(f"applied {', '.join(applied)}" if applied else "database is up to date")
     elif args.db_command == "rollback":
-        reverted = await dbtools.rollback(dsn, args.steps)
+        reverted = await dbtools.rollback(dsn, args.steps, force=args.force)
         print(f"reverted {', '.join(reverted)}" if reverted else "nothing to roll back")
     else:
         print(await dbtools.status(dsn))
