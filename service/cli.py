@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from service.config import (
     prepare_worker_environment,
 )
 from service.config_keys import env_keys_markdown
-from service.errors import ConfigError, DataFileError
+from service.errors import ConfigError, DataFileError, DataFileLockedError
 from service.observability import configure_logging
 from service.repositories.postgres import DatabaseUnavailableError
 from service.usecases.seed import DemoCatalog
@@ -129,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             base_url = args.base_url or f"http://127.0.0.1:{settings.port}"
             return check404.run(base_url, args.staff_key, [d for d in docs if d.is_file()])
+    except DataFileLockedError as exc:
+        print(f"pickup: {exc}", file=sys.stderr)
+        return EXIT_DATA_FILE_LOCKED
     except (DataFileError, DatabaseUnavailableError) as exc:
         print(f"pickup: {exc}", file=sys.stderr)
         return 1
@@ -137,12 +141,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 WORKER_HEALTHCHECK_S = 30
+# sysexits' EX_TEMPFAIL: another process writes the JSON data file; retry once it has stopped.
+EXIT_DATA_FILE_LOCKED = 75
 
 
 def serve(settings: Settings) -> int:
     import uvicorn
 
     settings = prepare_worker_environment(settings)
+    if settings.data_backend == "json":
+        # Refuse before binding the port when another process writes the file; the worker takes
+        # the lock for good when it opens the repository (and fails its start-up if it lost it).
+        from service.repositories.json_store import acquire_write_lock
+
+        os.close(acquire_write_lock(settings.json_data_path))
     # Our structlog setup owns every log line (JSON, secrets redacted); uvicorn's own config
     # would add unredacted handlers and a second access log.
     configure_logging(settings.log_level)
@@ -236,7 +248,8 @@ async def data_command(settings: Settings, args: argparse.Namespace) -> int:
     from service import dbtools
     from service.bootstrap import invalidate_after_cli_write, open_storage
 
-    storage = await open_storage(settings)
+    # An export only reads, so it works beside a running server on the same JSON file.
+    storage = await open_storage(settings, writable=args.data_command != "export")
     try:
         if args.data_command == "export":
             data = await dbtools.export_data(storage.repo, args.file)
