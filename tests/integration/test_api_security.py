@@ -137,3 +137,31 @@ def test_invalid_proxy_and_cors_settings_are_refused() -> None:
             {"TRUSTED_PROXIES": "10.0.0.0/8,not-a-cidr", "CORS_ORIGINS": "app.example.com"}
         )
     assert {p.split(":")[0] for p in caught.value.problems} == {"TRUSTED_PROXIES", "CORS_ORIGINS"}
+
+
+def test_the_pickup_code_is_shown_to_the_customer_and_never_to_staff(
+    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+) -> None:
+    with app_client(make_settings, clock) as c:
+        store = create_store(c, staff)
+        item = c.post(
+            f"/v1/stores/{store['id']}/menu",
+            headers=staff,
+            json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
+        ).json()
+        created = c.post("/v1/orders", json=order_body(store["id"], item["id"], SLOT)).json()
+        path = f"/v1/orders/{created['id']}"
+        customer = c.get(path, headers={"X-Order-Token": created["order_token"]}).json()
+        staff_read = c.get(path, headers=staff).json()
+        listed = c.get(f"/v1/stores/{store['id']}/orders", headers=staff).json()["items"]
+        accepted = c.post(f"{path}/status", json={"status": "accepted"}, headers=staff).json()
+        spec = c.get("/openapi.json").json()["components"]["schemas"]
+    assert len(created["pickup_code"]) == 6
+    assert customer["pickup_code"] == created["pickup_code"]
+    assert "pickup_code" not in staff_read and staff_read["id"] == created["id"]
+    assert [o["id"] for o in listed] == [created["id"]]
+    assert all("pickup_code" not in o for o in listed)
+    assert "pickup_code" not in accepted
+    assert "pickup_code" not in spec["OrderOut"]["properties"]
+    documented = spec["OrderViewOut"]["properties"]["pickup_code"]["description"]
+    assert "only to the customer" in documented

@@ -48,15 +48,18 @@ async def place_order(request: Request) -> Response:
 
 async def get_order(request: Request) -> Response:
     order_id = parsing.path_id(request, "order_id", "order")
-    order = await orders.get_order(context(request).repo, principal(request), order_id)
-    return JSONResponse(presenters.order(order))
+    who = principal(request)
+    order = await orders.get_order(context(request).repo, who, order_id)
+    return JSONResponse(presenters.order(order, for_customer=who.kind == "anonymous"))
 
 
 async def cancel_order(request: Request) -> Response:
     order_id = parsing.path_id(request, "order_id", "order")
     ctx = context(request)
-    order = await orders.cancel_order(ctx.repo, principal(request), order_id, now=ctx.clock())
-    return JSONResponse(presenters.order(order))
+    who = principal(request)
+    order = await orders.cancel_order(ctx.repo, who, order_id, now=ctx.clock())
+    # Anonymous callers get this far only with the order's own token: they are its customer.
+    return JSONResponse(presenters.order(order, for_customer=who.kind == "anonymous"))
 
 
 async def set_status(request: Request) -> Response:
@@ -115,9 +118,9 @@ ENDPOINTS = [
         "GET",
         ORDER,
         get_order,
-        "Get an order (X-Order-Token or staff key)",
+        "Get an order (X-Order-Token or staff key); the pickup code only with X-Order-Token",
         "orders",
-        s.OrderOut,
+        s.OrderViewOut,
         auth="order",
         errors=(401, 403, 404),
     ),
@@ -127,7 +130,7 @@ ENDPOINTS = [
         cancel_order,
         "Cancel an order",
         "orders",
-        s.OrderOut,
+        s.OrderViewOut,
         auth="order",
         errors=(401, 403, 404, 409),
         invalidates=(),
