@@ -4,7 +4,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.domain.errors import InvalidInputError
+from service.domain.errors import AuthenticationError, InvalidInputError
 from service.domain.models import OrderStatus
 from service.http import parsing, presenters
 from service.http import schemas as s
@@ -76,8 +76,13 @@ async def set_status(request: Request) -> Response:
 async def pick_up(request: Request) -> Response:
     who = principal(request)
     order_id = parsing.path_id(request, "order_id", "order")
+    if who.kind == "anonymous":
+        # Checked before anything is counted: only authenticated attempts spend the budget.
+        raise AuthenticationError("a staff API key is required (Authorization: Bearer <key>)")
     data, _ = await parsing.body(request, s.PickupIn)
     ctx = context(request)
+    assert ctx.pickup_guard is not None  # the composition root always sets it
+    await ctx.pickup_guard.spend(order_id)
     order = await orders.pick_up_order(ctx.repo, who, order_id, data.pickup_code, now=ctx.clock())
     return JSONResponse(presenters.order(order))
 
@@ -157,8 +162,8 @@ ENDPOINTS = [
         body=s.PickupIn,
         auth="staff",
         errors=(400, 401, 403, 404, 409, 413, 415, 422),
-        # Per order, whoever asks: six-digit codes must not be guessable by retrying.
-        rate_limit="pickup-per-order",
+        # Per order, whoever asks, but only authenticated, well-formed attempts: the handler
+        # counts them (http/pickup_guard.py), failing closed when the count is unavailable.
         invalidates=(),
     ),
     Endpoint(
