@@ -146,7 +146,11 @@ EXIT_DATA_FILE_LOCKED = 75
 
 
 def serve(settings: Settings) -> int:
+    import functools
+
     import uvicorn
+
+    from service.http.protocol import GuardedHttpToolsProtocol
 
     settings = prepare_worker_environment(settings)
     if settings.data_backend == "json":
@@ -165,7 +169,14 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         workers=settings.web_concurrency,
         loop="uvloop",
-        http="httptools",
+        # httptools with a size limit and a deadline on the request head (431 / 408).
+        # uvicorn instantiates whatever it is given with (config, server_state, app_state).
+        http=functools.partial(  # type: ignore[arg-type]
+            GuardedHttpToolsProtocol,
+            max_header_bytes=settings.max_header_bytes,
+            header_timeout_s=settings.header_timeout_s,
+        ),
+        limit_concurrency=settings.max_connections,
         # Access lines come from our own structured request log; uvicorn's would halve throughput.
         access_log=False,
         log_level=settings.log_level,
