@@ -24,7 +24,8 @@ from service.cache.base import CacheStore
 from service.cache.versioned import VersionedCache
 from service.config import Settings
 from service.http.caching import MENU_ENTITY, STORE_ENTITY, STORES_ENTITY
-from service.http.context import AppContext
+from service.http.context import AppContext, ReadinessCheck
+from service.http.routes.health import READINESS_TIMEOUT_S
 from service.observability import Metrics
 from service.observability.instrumented import instrument
 from service.ports import PickupRepository
@@ -98,10 +99,11 @@ async def open_storage(
 
 def build_cache_store(settings: Settings, metrics: Metrics | None) -> CacheStore:
     if settings.redis_url is None:
-        return MemoryCacheStore(settings.cache_max_entries)
+        return MemoryCacheStore(settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
     return RedisCacheStore.from_url(
         settings.redis_url.get_secret_value(),
         op_timeout_s=settings.cache_op_timeout_ms / 1000,
+        connect_timeout_s=settings.cache_connect_timeout_ms / 1000,
         key_prefix=CACHE_KEY_PREFIX,
         metrics=metrics,
     )
@@ -228,13 +230,22 @@ async def build_context(
         # An open breaker degrades one feature; the fallback still answers, so stay ready.
         return ("degraded" if state != "closed" else "ok"), {"breaker": state}
 
+    readiness: dict[str, ReadinessCheck] = {
+        "database": database,
+        "cache": cache_check,
+        "ai": ai_upstream,
+    }
+    if metrics is not None:
+        # /readyz and every scrape set readiness_check_state (alerts need no poller of /readyz).
+        readiness = metrics.record_readiness(readiness, timeout_s=READINESS_TIMEOUT_S)
+
     return AppContext(
         settings=settings,
         repo=repo,
         clock=clock,
         staff_keys=settings.staff_keys(),
         admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
-        readiness={"database": database, "cache": cache_check, "ai": ai_upstream},
+        readiness=readiness,
         cache=cache,
         recommender=recommender,
         breakers=[breaker],
