@@ -50,7 +50,9 @@ def production_env(tmp_path: Path, **values: str) -> dict[str, str]:
         PORT=str(free_port()),
         DATA_BACKEND="json",
         STAFF_API_KEYS=STAFF_KEY,
-        ADMIN_TOKEN=ADMIN_TOKEN,
+        # Production's secrets policy: random-looking, distinct, /metrics not anonymous.
+        ADMIN_TOKEN="7f1c9e2ab85d4036be91c4d7a20f8e63",
+        METRICS_TOKEN="Hq4vN8sLw2pXk7RtZ3mB",
         OPENAI_API_KEY="sk-test-not-used-0001",
         **values,
     )
