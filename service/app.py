@@ -26,6 +26,7 @@ from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.compression import GZipWhenAcceptedMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.middleware.unexpected_error import UnexpectedErrorMiddleware
+from service.http.pickup_guard import PickupGuard
 from service.http.responses import JSONResponse
 from service.http.routes import ai, health, orders, stores
 from service.http.routing import routes_by_path
@@ -40,7 +41,6 @@ from service.ratelimit import (
     RateLimitMiddleware,
     RoutePolicy,
     by_client,
-    by_path_param,
 )
 
 log = structlog.get_logger("service")
@@ -130,11 +130,8 @@ def rate_limit_budgets(settings: Settings) -> dict[Budget, tuple[RateLimit, KeyF
     return {
         "orders": (RateLimit(settings.rate_limit_orders_max, window_s), by_client),
         "ai": (RateLimit(settings.rate_limit_ai_max, window_s), by_client),
-        # Per order, whoever asks: six-digit codes must not be guessable by retrying.
-        "pickup-per-order": (
-            RateLimit(settings.pickup_code_attempts_max, window_s),
-            by_path_param("order_id"),
-        ),
+        # Pickup-code attempts per order are counted by the hand-over handler itself
+        # (http/pickup_guard.py), after authentication and validation, and fail closed.
     }
 
 
@@ -183,6 +180,10 @@ def create_app(
         closers: list[Closer] = [limiter.aclose]
         try:
             app.state.ctx = await build_context(settings, clock, metrics, closers)
+            app.state.ctx.pickup_guard = PickupGuard(
+                limiter,
+                RateLimit(settings.pickup_code_attempts_max, settings.rate_limit_window_ms // 1000),
+            )
             yield
         finally:
             for close in reversed(closers):

@@ -73,11 +73,14 @@ def response_encoder(settings: Settings) -> Encoder:
     return orjson.dumps
 
 
-async def open_storage(settings: Settings, metrics: Metrics | None = None) -> Storage:
+async def open_storage(
+    settings: Settings, metrics: Metrics | None = None, *, writable: bool = True
+) -> Storage:
     """Open the configured backend. With `metrics`, every SQL statement is counted
-    (db_statements_total) where the driver executes it."""
+    (db_statements_total) where the driver executes it. `writable=False` (exports) lets the
+    JSON backend read a file another process is writing, without taking its write lock."""
     if settings.data_backend == "json":
-        json_repo = await JsonFileRepository.open(settings.json_data_path)
+        json_repo = await JsonFileRepository.open(settings.json_data_path, writable=writable)
         return Storage(repo=json_repo, aclose=json_repo.aclose)
     assert settings.database_url is not None  # Settings refuses postgres without it
     counter = metrics.db_statement if metrics is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from service.config import (
     prepare_worker_environment,
 )
 from service.config_keys import env_keys_markdown
-from service.errors import ConfigError, DataFileError
+from service.errors import ConfigError, DataFileError, DataFileLockedError
 from service.observability import configure_logging
 from service.repositories.postgres import DatabaseUnavailableError
 from service.usecases.seed import DemoCatalog
@@ -52,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     rollback = db_commands.add_parser("rollback", help="revert the latest migrations")
     rollback.add_argument("--steps", type=int, default=1)
+    rollback.add_argument(
+        "--force",
+        action="store_true",
+        help="roll back even when that drops tables or columns holding data",
+    )
     db_commands.add_parser("status", help="show applied and pending migrations")
 
     data = commands.add_parser("data", help="move all data between backends")
@@ -126,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             base_url = args.base_url or f"http://127.0.0.1:{settings.port}"
             return check404.run(base_url, args.staff_key, [d for d in docs if d.is_file()])
+    except DataFileLockedError as exc:
+        print(f"pickup: {exc}", file=sys.stderr)
+        return EXIT_DATA_FILE_LOCKED
     except (DataFileError, DatabaseUnavailableError) as exc:
         print(f"pickup: {exc}", file=sys.stderr)
         return 1
@@ -133,10 +142,25 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+WORKER_HEALTHCHECK_S = 30
+# sysexits' EX_TEMPFAIL: another process writes the JSON data file; retry once it has stopped.
+EXIT_DATA_FILE_LOCKED = 75
+
+
 def serve(settings: Settings) -> int:
+    import functools
+
     import uvicorn
 
+    from service.http.protocol import GuardedHttpToolsProtocol
+
     settings = prepare_worker_environment(settings)
+    if settings.data_backend == "json":
+        # Refuse before binding the port when another process writes the file; the worker takes
+        # the lock for good when it opens the repository (and fails its start-up if it lost it).
+        from service.repositories.json_store import acquire_write_lock
+
+        os.close(acquire_write_lock(settings.json_data_path))
     # Our structlog setup owns every log line (JSON, secrets redacted); uvicorn's own config
     # would add unredacted handlers and a second access log.
     configure_logging(settings.log_level)
@@ -150,12 +174,22 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         workers=settings.web_concurrency,
         loop="uvloop",
-        http="httptools",
+        # httptools with a size limit and a deadline on the request head (431 / 408).
+        # uvicorn instantiates whatever it is given with (config, server_state, app_state).
+        http=functools.partial(  # type: ignore[arg-type]
+            GuardedHttpToolsProtocol,
+            max_header_bytes=settings.max_header_bytes,
+            header_timeout_s=settings.header_timeout_s,
+        ),
+        limit_concurrency=settings.max_connections,
         # Access lines come from our own structured request log; uvicorn's would halve throughput.
         access_log=False,
         log_level=settings.log_level,
         timeout_keep_alive=settings.keep_alive_timeout_s,
         timeout_graceful_shutdown=settings.shutdown_grace_s,
+        # uvicorn kills a worker that has not answered its supervisor's ping within this time; its
+        # 5 s default also kills workers still importing on a busy host, over and over.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
         server_header=False,
         log_config=None,
         # Client identity behind proxies is decided once, by ClientIdentity (TRUST_PROXY,
@@ -224,7 +258,7 @@ async def _run_database_command(dbtools: Any, dsn: str, args: argparse.Namespace
         applied = await dbtools.migrate(dsn, args.to)
         print(f"applied {', '.join(applied)}" if applied else "database is up to date")
     elif args.db_command == "rollback":
-        reverted = await dbtools.rollback(dsn, args.steps)
+        reverted = await dbtools.rollback(dsn, args.steps, force=args.force)
         print(f"reverted {', '.join(reverted)}" if reverted else "nothing to roll back")
     else:
         print(await dbtools.status(dsn))
@@ -235,7 +269,8 @@ async def data_command(settings: Settings, args: argparse.Namespace) -> int:
     from service import dbtools
     from service.bootstrap import invalidate_after_cli_write, open_storage
 
-    storage = await open_storage(settings)
+    # An export only reads, so it works beside a running server on the same JSON file.
+    storage = await open_storage(settings, writable=args.data_command != "export")
     try:
         if args.data_command == "export":
             data = await dbtools.export_data(storage.repo, args.file)

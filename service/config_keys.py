@@ -143,6 +143,25 @@ class ServerSettings(BaseModel):
     keep_alive_timeout_s: int = Field(
         75, ge=1, le=3600, description="uvicorn keep-alive; longer than a proxy's idle timeout"
     )
+    max_header_bytes: int = Field(
+        16384,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request line + headers accepted (bytes); larger gets 431 and a close",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A request line and headers must arrive within this many seconds of the "
+        "connection opening (or the previous request ending); else 408 and a close",
+    )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="Open connections (and requests) per worker; beyond it uvicorn answers 503",
+    )
     staff_api_keys: SecretStr | None = Field(
         None, description="Comma-separated staff keys: KEY (all stores) or STORE_ID:KEY"
     )

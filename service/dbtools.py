@@ -47,6 +47,10 @@ class MigrationError(Exception):
     """Raised when a migration command cannot do what was asked (e.g. roll back too far)."""
 
 
+class DataLossError(MigrationError):
+    """Raised when a rollback would drop tables or columns holding data and --force is absent."""
+
+
 def alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -100,8 +104,11 @@ async def create_database_if_missing(dsn: str) -> str | None:
     return name
 
 
-async def rollback(dsn: str, steps: int) -> list[str]:
-    """Revert the newest `steps` revisions; returns their ids, newest first."""
+async def rollback(dsn: str, steps: int, *, force: bool = False) -> list[str]:
+    """Revert the newest `steps` revisions; returns their ids, newest first.
+
+    Refuses (DataLossError) when the reverted revisions would drop a table or column that holds
+    data, unless `force`."""
     if steps < 1:
         raise MigrationError("steps must be at least 1")
 
@@ -113,7 +120,16 @@ async def rollback(dsn: str, steps: int) -> list[str]:
             )
         reverted = applied[::-1][:steps]
         remaining = applied[: len(applied) - steps]
-        command.downgrade(config, remaining[-1] if remaining else "base")
+        target = remaining[-1] if remaining else "base"
+        if not force:
+            lost = _data_dropped_by(connection, config, target)
+            if lost:
+                raise DataLossError(
+                    f"refusing to roll back {', '.join(reverted)}: it would drop "
+                    f"{'; '.join(lost)}. Export the data first (`pickup data export "
+                    "backup.json`), then run the rollback again with --force."
+                )
+        command.downgrade(config, target)
         return reverted
 
     return await _with_alembic(dsn, downgrade)
@@ -156,6 +172,45 @@ async def import_data(repo: BulkTransfer, path: Path) -> Dataset:
         raise DataFileError(f"cannot read {path} as pickup data: {exc}") from exc
     await repo.import_dataset(data)
     return data
+
+
+def _columns(connection: Connection) -> set[tuple[str, str]]:
+    rows = connection.execute(
+        text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name <> 'alembic_version'"
+        )
+    )
+    return {(str(table), str(column)) for table, column in rows}
+
+
+def _data_dropped_by(connection: Connection, config: Config, target: str) -> list[str]:
+    """What a downgrade to `target` would destroy, e.g. ["table orders (1200 rows)"].
+
+    The downgrade is tried inside a savepoint and undone (PostgreSQL DDL is transactional), so
+    any revision's effect is seen as it is, not as a list kept by hand beside it."""
+    before = _columns(connection)
+    trial = connection.begin_nested()
+    try:
+        command.downgrade(config, target)
+        after = _columns(connection)
+    finally:
+        trial.rollback()
+    tables_after = {table for table, _ in after}
+    dropped_tables = sorted({table for table, _ in before} - tables_after)
+    dropped_columns = sorted((t, c) for t, c in before - after if t in tables_after)
+    lost = []
+    for table in dropped_tables:
+        rows = connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()  # noqa: S608
+        if rows:
+            lost.append(f"table {table} ({rows} rows)")
+    for table, column in dropped_columns:
+        rows = connection.execute(
+            text(f'SELECT count("{column}") FROM "{table}"')  # noqa: S608
+        ).scalar_one()
+        if rows:
+            lost.append(f"column {table}.{column} ({rows} rows with a value)")
+    return lost
 
 
 def _applied(connection: Connection, config: Config) -> list[str]:

@@ -18,4 +18,8 @@ class DataFileError(Exception):
     """Raised when the JSON data file exists but cannot be read as our data."""
 
 
-__all__ = ["ConfigError", "DataFileError", "PickupError"]
+class DataFileLockedError(DataFileError):
+    """Raised when another process holds the JSON data file's write lock."""
+
+
+__all__ = ["ConfigError", "DataFileError", "DataFileLockedError", "PickupError"]

@@ -50,11 +50,20 @@ class Catalogue(Protocol):
 
     async def save_store(self, store: Store) -> None: ...
 
+    async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
+        """Apply `change` to the current store atomically (concurrent edits take turns, none is
+        lost); raise NotFoundError if absent."""
+
     async def list_menu(self, store_id: str) -> list[MenuItem]: ...
 
     async def get_menu_item(self, item_id: str) -> MenuItem | None: ...
 
     async def save_menu_item(self, item: MenuItem) -> None: ...
+
+    async def update_menu_item(
+        self, item_id: str, change: Callable[[MenuItem], MenuItem]
+    ) -> MenuItem:
+        """Apply `change` to the current menu item atomically; raise NotFoundError if absent."""
 
 
 class Availability(Protocol):

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from service.breaker import AsyncCircuitBreaker
 from service.cache.versioned import VersionedCache
 from service.config import Settings
+from service.http.pickup_guard import PickupGuard
 from service.ports import PickupRepository
 from service.usecases.recommend import Recommender
 
@@ -31,6 +32,7 @@ class AppContext:
     cache: VersionedCache
     recommender: Recommender | None = None
     breakers: list[AsyncCircuitBreaker] = field(default_factory=list)
+    pickup_guard: PickupGuard | None = None  # set by the composition root, which owns the limiter
     # The JSON encoder of cached reads: orjson, or the lab's stdlib baseline (RESPONSE_ENCODER).
     encode: Callable[[Any], bytes] = orjson.dumps
 

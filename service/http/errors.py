@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from service.domain import errors as e
 from service.http import transport_errors as t
+from service.http.pickup_guard import PickupAttemptsExhaustedError
 from service.http.responses import error_response
 
 STATUS: list[tuple[type[e.PickupError], int]] = [
@@ -22,6 +23,7 @@ STATUS: list[tuple[type[e.PickupError], int]] = [
     (t.PayloadTooLargeError, 413),
     (t.UnsupportedMediaTypeError, 415),
     (e.InvalidInputError, 422),
+    (PickupAttemptsExhaustedError, 429),
     (e.ServiceUnavailableError, 503),
 ]
 HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
@@ -40,6 +42,8 @@ async def pickup_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, e.PickupError)
     status = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 429:
+        headers = {"Retry-After": str(exc.details["retry_after_s"])}
     return error_response(status, exc.code, exc.message, exc.details, headers)
 
 

@@ -116,12 +116,17 @@ derive(s.OrderLineOut, OrderLine)
 derive(s.StatusChangeOut, StatusChange)
 _customer = derive(s.CustomerOut, Order, name="customer_name", phone="customer_phone")
 _order = derive(s.OrderOut, Order, customer=_customer, items="lines")
+_order_for_customer = derive(s.OrderViewOut, Order, customer=_customer, items="lines")
 _order_created = derive(s.OrderCreatedOut, Order, customer=_customer, items="lines")
 
 
-def order(o: Order, *, with_token: bool = False) -> dict[str, Any]:
-    # The token is shown once, in the answer to the POST that created the order.
-    return _order_created(o) if with_token else _order(o)
+def order(o: Order, *, with_token: bool = False, for_customer: bool = False) -> dict[str, Any]:
+    # The token is shown once, in the answer to the POST that created the order. The pickup
+    # code is the customer's proof at the counter, so staff never see it: they type what the
+    # customer shows them.
+    if with_token:
+        return _order_created(o)
+    return _order_for_customer(o) if for_customer else _order(o)
 
 
 _recommended = derive(

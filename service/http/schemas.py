@@ -318,14 +318,26 @@ class OrderOut(Output):
     total_cents: int
     currency: str
     pickup_slot_start: datetime
-    pickup_code: str
     note: str | None
     created_at: datetime
     updated_at: datetime
     history: list[StatusChangeOut]
 
 
+PICKUP_CODE_ONLY_FOR_THE_CUSTOMER = (
+    "The customer's proof at the counter: shown only to the customer (the answer to the POST "
+    "and reads with X-Order-Token), never to staff, who type what the customer shows them"
+)
+
+
+class OrderViewOut(OrderOut):
+    """An order as its customer or staff sees it; only the customer's view has the code."""
+
+    pickup_code: str = Field(default="", description=PICKUP_CODE_ONLY_FOR_THE_CUSTOMER)
+
+
 class OrderCreatedOut(OrderOut):
+    pickup_code: str = Field(description=PICKUP_CODE_ONLY_FOR_THE_CUSTOMER)
     order_token: str = Field(description="Secret for X-Order-Token; shown only here")
 
 

@@ -59,9 +59,9 @@ async def update_store(
     repo: Catalogue, principal: Principal, store_id: str, changes: dict[str, Any]
 ) -> Store:
     require_staff(principal, store_id)
-    store = replace(await get_store(repo, store_id), **changes)
-    await repo.save_store(store)
-    return store
+    # Only the fields sent change, applied to the row as it is when locked: a concurrent edit of
+    # other fields is kept, not overwritten with what this request read earlier.
+    return await repo.update_store(store_id, lambda store: replace(store, **changes))
 
 
 async def create_menu_item(
@@ -82,9 +82,17 @@ async def update_menu_item(
     changes: dict[str, Any],
 ) -> MenuItem:
     require_staff(principal, store_id)
-    item = await repo.get_menu_item(item_id)
-    if item is None or item.store_id != store_id:
-        raise NotFoundError("no menu item with this id in this store", details={"item_id": item_id})
-    item = replace(item, **changes)
-    await repo.save_menu_item(item)
-    return item
+
+    def change(item: MenuItem) -> MenuItem:
+        if item.store_id != store_id:
+            raise _no_such_item(item_id)
+        return replace(item, **changes)
+
+    try:
+        return await repo.update_menu_item(item_id, change)
+    except NotFoundError as exc:
+        raise _no_such_item(item_id) from exc
+
+
+def _no_such_item(item_id: str) -> NotFoundError:
+    return NotFoundError("no menu item with this id in this store", details={"item_id": item_id})

@@ -48,7 +48,8 @@ def test_customer_reads_and_cancels_with_the_order_token(
     mine = {"X-Order-Token": created["order_token"]}
     fetched = client.get(url, headers=mine)
     assert fetched.status_code == 200 and "order_token" not in fetched.json()
-    schemas.OrderOut.model_validate(fetched.json())
+    schemas.OrderViewOut.model_validate(fetched.json())  # the declared answer of GET
+    assert fetched.json()["pickup_code"] == created["pickup_code"]
     cancelled = client.post(f"{url}/cancel", headers=mine)
     assert cancelled.json()["status"] == "cancelled"
     again = client.post(f"{url}/cancel", headers=mine)

@@ -128,3 +128,85 @@ def test_invalid_proxy_and_cors_settings_are_refused() -> None:
             {"TRUSTED_PROXIES": "10.0.0.0/8,not-a-cidr", "CORS_ORIGINS": "app.example.com"}
         )
     assert {p.split(":")[0] for p in caught.value.problems} == {"TRUSTED_PROXIES", "CORS_ORIGINS"}
+
+
+def test_the_pickup_code_is_shown_to_the_customer_and_never_to_staff(
+    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+) -> None:
+    with app_client(make_settings, clock) as c:
+        store = create_store(c, staff)
+        item = c.post(
+            f"/v1/stores/{store['id']}/menu",
+            headers=staff,
+            json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
+        ).json()
+        created = c.post("/v1/orders", json=order_body(store["id"], item["id"], SLOT)).json()
+        path = f"/v1/orders/{created['id']}"
+        customer = c.get(path, headers={"X-Order-Token": created["order_token"]}).json()
+        staff_read = c.get(path, headers=staff).json()
+        listed = c.get(f"/v1/stores/{store['id']}/orders", headers=staff).json()["items"]
+        accepted = c.post(f"{path}/status", json={"status": "accepted"}, headers=staff).json()
+        spec = c.get("/openapi.json").json()["components"]["schemas"]
+    assert len(created["pickup_code"]) == 6
+    assert customer["pickup_code"] == created["pickup_code"]
+    assert "pickup_code" not in staff_read and staff_read["id"] == created["id"]
+    assert [o["id"] for o in listed] == [created["id"]]
+    assert all("pickup_code" not in o for o in listed)
+    assert "pickup_code" not in accepted
+    assert "pickup_code" not in spec["OrderOut"]["properties"]
+    documented = spec["OrderViewOut"]["properties"]["pickup_code"]["description"]
+    assert "only to the customer" in documented
+
+
+def ready_order(c: Any, staff: dict[str, str]) -> dict[str, Any]:
+    store = create_store(c, staff)
+    item = c.post(
+        f"/v1/stores/{store['id']}/menu",
+        headers=staff,
+        json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
+    ).json()
+    order = c.post("/v1/orders", json=order_body(store["id"], item["id"], SLOT)).json()
+    for status in ("accepted", "preparing", "ready"):
+        c.post(f"/v1/orders/{order['id']}/status", json={"status": status}, headers=staff)
+    return dict(order)
+
+
+def test_anonymous_or_malformed_pickup_posts_do_not_spend_the_orders_attempts(
+    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+) -> None:
+    values = {"RATE_LIMIT_ENABLED": "true", "PICKUP_CODE_ATTEMPTS_MAX": "3"}
+    with app_client(make_settings, clock, **values) as c:
+        order = ready_order(c, staff)
+        path = f"/v1/orders/{order['id']}/pickup"
+        wrong = "000000" if order["pickup_code"] != "000000" else "111111"
+        anonymous = [c.post(path, json={"pickup_code": wrong}).status_code for _ in range(5)]
+        malformed = [
+            c.post(path, json={"pickup_code": bad}, headers=staff).status_code
+            for bad in ("12", "abcdef", "1234567", "", "12 456")
+        ]
+        handed_over = c.post(path, json={"pickup_code": order["pickup_code"]}, headers=staff)
+    assert anonymous == [401] * 5
+    assert malformed == [422] * 5
+    assert handed_over.status_code == 200 and handed_over.json()["status"] == "picked_up"
+
+
+def test_the_pickup_guard_fails_closed_when_the_limiter_storage_is_down(
+    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+) -> None:
+    values = {
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMIT_FAIL_OPEN": "true",
+        "REDIS_URL": "redis://127.0.0.1:9/0",  # the discard port: nothing answers
+    }
+    with app_client(make_settings, clock, **values) as c:
+        order = ready_order(c, staff)
+        assert order["status"] == "placed"  # the general limiter failed open
+        refused = c.post(
+            f"/v1/orders/{order['id']}/pickup",
+            json={"pickup_code": order["pickup_code"]},
+            headers=staff,
+        )
+        status = c.get(f"/v1/orders/{order['id']}", headers=staff).json()["status"]
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "service_unavailable"
+    assert status == "ready"  # nothing was handed over uncounted

@@ -74,7 +74,7 @@ class Service(procs.Service):
         workdir.mkdir(parents=True, exist_ok=True)
         super().__init__(production_env(workdir, **settings), workdir, port=port)
 
-    def start(self, timeout: float = 30.0) -> Service:
+    def start(self, timeout: float = 90.0) -> Service:  # cold starts on a busy 2-core host
         super().start(timeout)
         return self
 

@@ -4,7 +4,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.domain.errors import InvalidInputError
+from service.domain.errors import AuthenticationError, InvalidInputError
 from service.domain.models import OrderStatus
 from service.http import parsing, presenters
 from service.http import schemas as s
@@ -50,17 +50,24 @@ async def place_order(request: Request) -> Response:
 
 async def get_order(request: Request) -> Response:
     order_id = parsing.path_id(request, "order_id", "order")
-    order = await orders.get_order(context(request).repo, principal(request), order_id)
+    who = principal(request)
+    order = await orders.get_order(context(request).repo, who, order_id)
     # Polling clients revalidate: a 304 saves the body (the order is still read, to check the
-    # caller may see it).
-    return negotiated_json(request, presenters.order(order), cache_control=PRIVATE_CACHE_CONTROL)
+    # caller may see it). Only the customer's view carries the pickup code.
+    return negotiated_json(
+        request,
+        presenters.order(order, for_customer=who.kind == "anonymous"),
+        cache_control=PRIVATE_CACHE_CONTROL,
+    )
 
 
 async def cancel_order(request: Request) -> Response:
     order_id = parsing.path_id(request, "order_id", "order")
     ctx = context(request)
-    order = await orders.cancel_order(ctx.repo, principal(request), order_id, now=ctx.clock())
-    return JSONResponse(presenters.order(order))
+    who = principal(request)
+    order = await orders.cancel_order(ctx.repo, who, order_id, now=ctx.clock())
+    # Anonymous callers get this far only with the order's own token: they are its customer.
+    return JSONResponse(presenters.order(order, for_customer=who.kind == "anonymous"))
 
 
 async def set_status(request: Request) -> Response:
@@ -77,8 +84,13 @@ async def set_status(request: Request) -> Response:
 async def pick_up(request: Request) -> Response:
     who = principal(request)
     order_id = parsing.path_id(request, "order_id", "order")
+    if who.kind == "anonymous":
+        # Checked before anything is counted: only authenticated attempts spend the budget.
+        raise AuthenticationError("a staff API key is required (Authorization: Bearer <key>)")
     data, _ = await parsing.body(request, s.PickupIn)
     ctx = context(request)
+    assert ctx.pickup_guard is not None  # the composition root always sets it
+    await ctx.pickup_guard.spend(order_id)
     order = await orders.pick_up_order(ctx.repo, who, order_id, data.pickup_code, now=ctx.clock())
     return JSONResponse(presenters.order(order))
 
@@ -119,9 +131,9 @@ ENDPOINTS = [
         "GET",
         ORDER,
         get_order,
-        "Get an order (X-Order-Token or staff key)",
+        "Get an order (X-Order-Token or staff key); the pickup code only with X-Order-Token",
         "orders",
-        s.OrderOut,
+        s.OrderViewOut,
         auth="order",
         errors=(401, 403, 404),
     ),
@@ -131,7 +143,7 @@ ENDPOINTS = [
         cancel_order,
         "Cancel an order",
         "orders",
-        s.OrderOut,
+        s.OrderViewOut,
         auth="order",
         errors=(401, 403, 404, 409),
         invalidates=(),
@@ -158,8 +170,8 @@ ENDPOINTS = [
         body=s.PickupIn,
         auth="staff",
         errors=(400, 401, 403, 404, 409, 413, 415, 422),
-        # Per order, whoever asks: six-digit codes must not be guessable by retrying.
-        rate_limit="pickup-per-order",
+        # Per order, whoever asks, but only authenticated, well-formed attempts: the handler
+        # counts them (http/pickup_guard.py), failing closed when the count is unavailable.
         invalidates=(),
     ),
     Endpoint(

@@ -152,6 +152,21 @@ class PostgresRepository:
     async def save_store(self, store: Store) -> None:
         await self._write("save_store", lambda c: c.execute(q.SAVE_STORE, *m.store_args(store)))
 
+    async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
+        if (sid := _uuid(store_id)) is None:
+            raise NotFoundError("no store with this id", details={"store_id": store_id})
+
+        async def apply(conn: Connection) -> Store:
+            async with conn.transaction():
+                row = await conn.fetchrow(q.STORE_FOR_UPDATE, sid)  # locks the row
+                if row is None:
+                    raise NotFoundError("no store with this id", details={"store_id": store_id})
+                updated = change(m.store_from_row(row))
+                await conn.execute(q.SAVE_STORE, *m.store_args(updated))
+                return updated
+
+        return await self._write("update_store", apply)
+
     async def list_menu(self, store_id: str) -> list[MenuItem]:
         if (sid := _uuid(store_id)) is None:
             return []
@@ -168,6 +183,23 @@ class PostgresRepository:
         await self._write(
             "save_menu_item", lambda c: c.execute(q.SAVE_MENU_ITEM, *m.item_args(item))
         )
+
+    async def update_menu_item(
+        self, item_id: str, change: Callable[[MenuItem], MenuItem]
+    ) -> MenuItem:
+        if (iid := _uuid(item_id)) is None:
+            raise NotFoundError("no menu item with this id", details={"item_id": item_id})
+
+        async def apply(conn: Connection) -> MenuItem:
+            async with conn.transaction():
+                row = await conn.fetchrow(q.MENU_ITEM_FOR_UPDATE, iid)  # locks the row
+                if row is None:
+                    raise NotFoundError("no menu item with this id", details={"item_id": item_id})
+                updated = change(m.item_from_row(row))
+                await conn.execute(q.SAVE_MENU_ITEM, *m.item_args(updated))
+                return updated
+
+        return await self._write("update_menu_item", apply)
 
     async def held_by_slot(
         self, store_id: str, start: datetime, end: datetime

@@ -53,6 +53,10 @@ def _upsert(table: str, columns: Sequence[str]) -> str:
 
 SAVE_STORE = _upsert("stores", STORE_COLUMNS)
 SAVE_MENU_ITEM = _upsert("menu_items", ITEM_COLUMNS)
+# Read-modify-write of a store or menu item: the row stays locked until the transaction ends, so
+# two staff edits of one row take turns and each applies its fields to the other's result.
+STORE_FOR_UPDATE = f"SELECT {names(STORE_COLUMNS)} FROM stores WHERE id = $1 FOR UPDATE"
+MENU_ITEM_FOR_UPDATE = f"SELECT {names(ITEM_COLUMNS)} FROM menu_items WHERE id = $1 FOR UPDATE"
 IS_EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM stores)"
 PING = "SELECT 1"
 HAS_SCHEMA = "SELECT to_regclass('orders') IS NOT NULL"

@@ -167,3 +167,29 @@ async def test_the_live_order_filter_matches_the_domain_and_the_partial_index(
     finally:
         await conn.close()
     assert set(re.findall(r"'(\w+)'", definition)) == in_filter
+
+
+async def test_a_rollback_that_would_drop_rows_is_refused_with_counts_unless_forced() -> None:
+    async with scratch_database() as dsn:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "INSERT INTO stores (id, name, address, timezone, slot_minutes, slot_capacity, "
+                "lead_time_minutes, accepting_orders, opening_hours) "
+                "SELECT gen_random_uuid(), 's', 'a', 'UTC', 15, 5, 0, true, '[]' "
+                "FROM generate_series(1, 3)"
+            )
+        finally:
+            await conn.close()
+        # 0002 only drops indexes: no data at stake, so it goes through.
+        assert await dbtools.rollback(dsn, 1) == ["0002"]
+        with pytest.raises(dbtools.DataLossError) as refused:
+            await dbtools.rollback(dsn, 1)
+        message = str(refused.value)
+        assert "table stores (3 rows)" in message
+        assert "pickup data export" in message and "--force" in message
+        tables, _ = await schema(dsn)
+        assert tables == TABLES  # the trial downgrade was undone
+        assert (await dbtools.status(dsn)).startswith("current: 0001")
+        assert await dbtools.rollback(dsn, 1, force=True) == ["0001"]
+        assert await schema(dsn) == (set(), set())
