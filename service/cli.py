@@ -158,7 +158,7 @@ def serve(settings: Settings) -> int:
     if settings.data_backend == "json":
         # Refuse before binding the port when another process writes the file; the worker takes
         # the lock for good when it opens the repository (and fails its start-up if it lost it).
-        from service.repositories.json_store import acquire_write_lock
+        from service.repositories.datafile import acquire_write_lock
 
         os.close(acquire_write_lock(settings.json_data_path))
     # Our structlog setup owns every log line (JSON, secrets redacted); uvicorn's own config

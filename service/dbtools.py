@@ -32,7 +32,7 @@ from sqlalchemy.pool import NullPool
 from service.errors import DataFileError
 from service.ports import BulkTransfer, Dataset
 from service.repositories import records as rec
-from service.repositories.json_store import atomic_write
+from service.repositories.datafile import atomic_write
 from service.repositories.postgres import ConnectOptions, DatabaseUnavailableError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
