@@ -179,7 +179,7 @@ async def build_context(
     storage = await open_storage(settings, metrics)
     closers.append(storage.aclose)
     repo = storage.repo
-    if settings.seed_demo_data and await repo.is_empty():
+    if settings.loads_demo_data and await repo.is_empty():
         await repo.import_dataset(demo_dataset())
         log.info("demo_data_loaded", backend=repo.backend)
     if metrics is not None:

@@ -120,8 +120,10 @@ class DatabaseSettings(BaseModel):
     db_statement_timeout_ms: int = Field(
         5000, ge=0, le=600_000, description="PostgreSQL statement_timeout; 0 turns it off"
     )
-    seed_demo_data: bool = Field(
-        True, description="Load the demo dataset when the data store is empty at start-up"
+    seed_demo_data: bool | None = Field(
+        None,
+        description="Load the demo dataset when the data store is empty at start-up; unset "
+        "means yes in development and test, never in production (true is refused there)",
     )
 
 
