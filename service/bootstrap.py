@@ -85,6 +85,7 @@ async def open_storage(settings: Settings, metrics: Metrics | None = None) -> St
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        pooler=settings.db_pooler,
         queries=query_set(settings),
         on_statement=(lambda: counter("postgres")) if counter is not None else None,
     )

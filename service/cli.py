@@ -201,23 +201,28 @@ async def database_command(settings: Settings, args: argparse.Namespace) -> int:
     # alembic and SQLAlchemy load only for these commands, not on every `pickup` start.
     from service import dbtools
 
-    dsn = settings.database_url.get_secret_value()
+    # Migrations want a session of their own: the direct URL when a pooler fronts DATABASE_URL.
+    url = settings.database_direct_url or settings.database_url
+    dsn = url.get_secret_value()
+    pooler = "auto" if settings.database_direct_url else settings.db_pooler
     try:
-        return await _run_database_command(dbtools, dsn, args)
+        return await _run_database_command(dbtools, dsn, args, pooler)
     except dbtools.MigrationError as exc:
         print(f"pickup: {exc}", file=sys.stderr)
         return 1
 
 
-async def _run_database_command(dbtools: Any, dsn: str, args: argparse.Namespace) -> int:
+async def _run_database_command(
+    dbtools: Any, dsn: str, args: argparse.Namespace, pooler: str
+) -> int:
     if args.db_command == "migrate":
-        applied = await dbtools.migrate(dsn, args.to)
+        applied = await dbtools.migrate(dsn, args.to, pooler=pooler)
         print(f"applied {', '.join(applied)}" if applied else "database is up to date")
     elif args.db_command == "rollback":
-        reverted = await dbtools.rollback(dsn, args.steps)
+        reverted = await dbtools.rollback(dsn, args.steps, pooler=pooler)
         print(f"reverted {', '.join(reverted)}" if reverted else "nothing to roll back")
     else:
-        print(await dbtools.status(dsn))
+        print(await dbtools.status(dsn, pooler=pooler))
     return 0
 
 

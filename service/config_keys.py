@@ -24,6 +24,7 @@ SECRET_FIELDS = (
     "admin_token",
     "openai_api_key",
     "database_url",
+    "database_direct_url",
     "redis_url",
     "metrics_token",
 )
@@ -114,6 +115,16 @@ class DatabaseSettings(BaseModel):
     )
     database_url: SecretStr | None = Field(
         None, description="PostgreSQL URL; required when DATA_BACKEND=postgres"
+    )
+    database_direct_url: SecretStr | None = Field(
+        None,
+        description="Direct (not pooled) PostgreSQL URL for `pickup db` migrations when "
+        "DATABASE_URL goes through a transaction pooler such as Neon's -pooler host",
+    )
+    db_pooler: Literal["auto", "direct", "transaction"] = Field(
+        "auto",
+        description="transaction: DATABASE_URL is PgBouncer in transaction mode (no statement "
+        "cache, timeouts per transaction); auto: so when its host ends in -pooler",
     )
     db_pool_min: int = Field(1, ge=0, le=100, description="PostgreSQL pool: connections kept open")
     db_pool_max: int = Field(10, ge=1, le=200, description="PostgreSQL pool: most connections")

@@ -52,6 +52,7 @@ CLIENT_TIMEOUT_MARGIN_S = 5.0  # client-side deadline beyond the server's statem
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 FIRST_RETRY_DELAY_S, MAX_RETRY_DELAY_S = 0.25, 5.0
 
+PoolerMode = Literal["auto", "direct", "transaction"]
 SSLMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 SSL_MODES: tuple[SSLMode, ...] = get_args(SSLMode)
 # libpq client settings with no asyncpg equivalent. Left in the URL, asyncpg would pass them to
@@ -78,6 +79,16 @@ class DatabaseUnavailableError(Exception):
     DATABASE_URL is malformed. The message names the server but never the password."""
 
 
+def behind_transaction_pooler(url: str, pooler: PoolerMode = "auto") -> bool:
+    """Whether `url` reaches PostgreSQL through a transaction pooler (PgBouncer in transaction
+    mode): said by DB_POOLER, or with `auto` guessed from Neon's pooled host names, which carry
+    `-pooler` (ep-cool-name-123456-pooler.eu-central-1.aws.neon.tech)."""
+    if pooler != "auto":
+        return pooler == "transaction"
+    host = (urlsplit(url).hostname or "").split(".")[0]
+    return host.endswith("-pooler")
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectOptions:
     """DATABASE_URL turned into asyncpg's arguments; `where` names the server, without secrets."""
@@ -86,9 +97,12 @@ class ConnectOptions:
     ssl: SSLMode | None
     timeout: float
     where: str
+    # Behind a transaction pooler each transaction may run on another server connection: no
+    # session state (startup settings, named prepared statements) survives between them.
+    pooled: bool = False
 
     @classmethod
-    def parse(cls, url: str) -> ConnectOptions:
+    def parse(cls, url: str, pooler: PoolerMode = "auto") -> ConnectOptions:
         parts = urlsplit(url)
         # postgres:// (Heroku, Railway) and postgresql+asyncpg:// (SQLAlchemy) mean the same.
         if parts.scheme.partition("+")[0] not in ("postgres", "postgresql"):
@@ -108,11 +122,24 @@ class ConnectOptions:
             ssl=ssl,
             timeout=seconds or DEFAULT_CONNECT_TIMEOUT_S,
             where=f"{parts.netloc.rpartition('@')[2] or 'localhost'}{parts.path}",
+            pooled=behind_transaction_pooler(url, pooler),
         )
+
+    @property
+    def statement_cache_size(self) -> int:
+        # asyncpg's cache names its statements; a transaction pooler hands the next transaction
+        # another server, where the name is missing or already taken by another client.
+        return 0 if self.pooled else 100
 
     async def connect(self, *, retries: int) -> asyncpg.Connection:
         return await self.retrying(
-            lambda: asyncpg.connect(self.dsn, ssl=self.ssl, timeout=self.timeout), retries=retries
+            lambda: asyncpg.connect(
+                self.dsn,
+                ssl=self.ssl,
+                timeout=self.timeout,
+                statement_cache_size=self.statement_cache_size,
+            ),
+            retries=retries,
         )
 
     async def retrying(self, start: Callable[[], Awaitable[T]], *, retries: int) -> T:
