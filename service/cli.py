@@ -134,10 +134,17 @@ def main(argv: list[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     import uvicorn
 
+    from service.preflight import EXIT_DEPENDENCY, preflight
+
     settings = prepare_worker_environment(settings)
     # Our structlog setup owns every log line (JSON, secrets redacted); uvicorn's own config
     # would add unredacted handlers and a second access log.
     configure_logging(settings.log_level)
+    # Each dependency once, before the port is bound: a failure is one event and exit code 3.
+    problem = asyncio.run(preflight(settings))
+    if problem is not None:
+        problem.log()
+        return EXIT_DEPENDENCY
     uvicorn.run(
         "service.app:create_app",
         factory=True,
