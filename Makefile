@@ -12,18 +12,19 @@ export AUDIT_PROFILE
 WORKERS ?= 0
 LOCUST_PORT ?= 5557
 LOCUST_ARGS ?=
-LOCUST_OUT := --csv reports/loadtest --html reports/loadtest.html --json-file reports/loadtest \
-	--counters-file reports/loadtest.counters.json
 
-.PHONY: help install serve test lint check-config seed clean audit lab lab-tools loadtest setup-dev reliability
+.PHONY: help install serve test lint check-config seed clean audit audit-compare audit-baseline lab lab-tools loadtest setup-dev reliability
 
 help:
-	@echo "make audit   the performance audit: A/B runs, report in reports/latest/ (AUDIT_PROFILE=quick|full)"
+	@echo "make audit   the performance audit: interleaved A/B rounds, report in reports/latest/ (AUDIT_PROFILE=quick|full, BASE=reports/<ts>)"
+	@echo "make audit-compare BASE=<report> HEAD=<report>  per-target comparison; exit 1 on a significant regression"
+	@echo "make audit-baseline [REPORT=reports/<ts>]  refresh the committed reports/baseline.json from a run"
+	@echo "make lab [LAB_ARGS=...]  JupyterLab on the audit notebooks (works as root)"
 	@echo "make serve   run the service on the embedded defaults (JSON backend, demo data)"
 	@echo "make test    run the whole test suite (PostgreSQL/Redis: on loopback if running, else private ones; see README)"
 	@echo "make lint    ruff check + format, mypy --strict on service/, import-linter layer contracts"
 	@echo "make reliability  outages, crashes, hostile input and an OpenAPI fuzz run against real processes (~2 min)"
-	@echo "make loadtest [WORKERS=n] [LOCUST_ARGS='--tags browse -u 50 -t 1m -H URL']  Locust against a running service"
+	@echo "make loadtest [WORKERS=n] [TARGET=URL] [LOCUST_ARGS='--tags browse -u 50 -t 1m']  Locust; own server unless TARGET, results in reports/loadtest/<ts>/"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -65,31 +66,41 @@ seed: install
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
 
-# wrk measures ceilings independently of our code. Installed when we can (root, Debian);
-# without it the audit's throughput sections say they were not measured.
+# wrk measures ceilings independently of our code; HAProxy is the deploy drill's edge proxy.
+# Installed when we can (root, Debian); without them the sections say they were not measured.
 lab-tools:
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 \
 		&& apt-get install -y -qq wrk >/dev/null 2>&1)) ; } || true
 	@command -v wrk >/dev/null 2>&1 || echo "lab: wrk is not installed; throughput sections will be marked not measured"
+	@command -v haproxy >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& (apt-get install -y -qq haproxy >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 \
+		&& apt-get install -y -qq haproxy >/dev/null 2>&1)) ; } || true
+	@command -v haproxy >/dev/null 2>&1 || echo "lab: haproxy is not installed; the deploy drill will be marked not measured"
 
+# BASE=reports/<ts> picks what the run is compared with (default: the previous report of the same
+# profile, else reports/baseline.json). AUDIT_SECTIONS="cache overall" runs only those sections.
 audit: install lab-tools
-	cd notebooks && ../$(BIN)/python audit.py
+	$(BIN)/python notebooks/audit.py
 
+# Exit 1 when a target of HEAD regressed significantly against BASE (both report folders or
+# summary/baseline JSON files).
+audit-compare: install
+	@test -n "$(BASE)" -a -n "$(HEAD)" || { echo "usage: make audit-compare BASE=reports/<ts> HEAD=reports/<ts>"; exit 2; }
+	$(BIN)/python notebooks/audit.py compare $(BASE) $(HEAD)
+
+# Refresh the committed baseline deliberately, from REPORT (default reports/latest).
+audit-baseline: install
+	$(BIN)/python notebooks/audit.py baseline $(or $(REPORT),reports/latest)
+
+# JupyterLab on the notebooks; LAB_ARGS are passed on (e.g. LAB_ARGS="--port 8899 --no-browser").
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
-# Locust against a running service (default http://127.0.0.1:3001, e.g. `make serve` in another
-# terminal). WORKERS=n runs a master and n workers on this machine; outputs go to reports/.
+# Locust with results in reports/loadtest/<timestamp>/ and the summary printed. Without a host it
+# starts its own `pickup serve` with the load profile (limiter on with budgets no run exhausts,
+# metrics, access log, a staff key for every store). TARGET=URL (or -H in LOCUST_ARGS) drives a
+# running service instead. WORKERS=n runs a master and n workers on this machine.
 loadtest: install
-	@mkdir -p reports
-	@if [ "$(WORKERS)" -gt 0 ]; then \
-		for i in $$(seq $(WORKERS)); do \
-			$(BIN)/locust --config loadtests/locust.conf --worker --master-port $(LOCUST_PORT) & \
-		done; \
-		$(BIN)/locust --config loadtests/locust.conf --master --master-bind-port $(LOCUST_PORT) \
-			--expect-workers $(WORKERS) --expect-workers-max-wait 30 $(LOCUST_ARGS) $(LOCUST_OUT); \
-		status=$$?; wait; exit $$status; \
-	else \
-		$(BIN)/locust --config loadtests/locust.conf $(LOCUST_ARGS) $(LOCUST_OUT); \
-	fi
+	$(BIN)/python loadtests/run.py $(if $(TARGET),--target $(TARGET)) --workers $(WORKERS) \
+		--master-port $(LOCUST_PORT) -- $(LOCUST_ARGS)

@@ -34,6 +34,7 @@ class HttpRun:
     errors: int
     generator_cpu_share: float  # of one core; near 1.0 means the generator was the bottleneck
     server_cpu_s: float
+    wall_s: float = 0.0
 
     @property
     def generator_bound(self) -> bool:
@@ -59,7 +60,10 @@ def wrk(
     connections: int = 32,
     headers: dict[str, str] | None = None,
     server: Process | None = None,
+    cpus: set[int] | None = None,
+    save: Path | None = None,
 ) -> HttpRun:
+    """One wrk run; `cpus` pins wrk to those cores, `save` keeps its raw output."""
     script = Path(__file__).with_name("wrk_percentiles.lua")
     args = [
         "wrk",
@@ -73,12 +77,18 @@ def wrk(
     ]
     for name, value in (headers or {}).items():
         args[1:1] = ["-H", f"{name}: {value}"]
+    if cpus:
+        args = ["taskset", "-c", ",".join(str(c) for c in sorted(cpus)), *args]
     cpu_before = server.cpu_seconds() if server else 0.0
     run = measured(args)
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        save.write_text(f"$ {' '.join(args)}\n{run.output}")
     if run.returncode != 0:
         raise RuntimeError(f"wrk exited {run.returncode}: {run.output[-2000:]}")
     out = run.output
-    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, flags=re.M))
+    # wrk pads some values ("1.00s "): allow trailing blanks.
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", out, flags=re.M))
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return HttpRun(
@@ -93,6 +103,7 @@ def wrk(
         errors=errors + (int(non2xx.group(1)) if non2xx else 0),
         generator_cpu_share=run.cpu_share,
         server_cpu_s=(server.cpu_seconds() - cpu_before) if server else 0.0,
+        wall_s=run.wall_s,
     )
 
 

@@ -49,25 +49,24 @@ def ai_service(tmp_path_factory: pytest.TempPathFactory, fake_openai: str) -> It
     )
 
 
-@pytest.fixture(scope="session")
-def limited_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """RATE_LIMIT requests per client per hour; the client is the last X-Forwarded-For hop."""
+def limited(cwd: Path, trust_proxy: str) -> Iterator[str]:
+    """RATE_LIMIT requests per client per hour, behind `trust_proxy` trusted proxy hops."""
     yield from serve(
-        tmp_path_factory.mktemp("limited-service"),
+        cwd,
         RATE_LIMIT_ENABLED="true",
         RATE_LIMIT_MAX=str(RATE_LIMIT),
         RATE_LIMIT_WINDOW_MS="3600000",
-        TRUST_PROXY="1",
+        TRUST_PROXY=trust_proxy,
     )
+
+
+@pytest.fixture(scope="session")
+def limited_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The client is the last X-Forwarded-For hop."""
+    yield from limited(tmp_path_factory.mktemp("limited-service"), "1")
 
 
 @pytest.fixture(scope="session")
 def direct_limited_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """RATE_LIMIT requests per client per hour; no proxy trusted: the client is the peer."""
-    yield from serve(
-        tmp_path_factory.mktemp("direct-limited-service"),
-        RATE_LIMIT_ENABLED="true",
-        RATE_LIMIT_MAX=str(RATE_LIMIT),
-        RATE_LIMIT_WINDOW_MS="3600000",
-        TRUST_PROXY="0",
-    )
+    """No proxy trusted: the client is the peer."""
+    yield from limited(tmp_path_factory.mktemp("direct-limited-service"), "0")
