@@ -176,7 +176,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         closers: list[Closer] = [limiter.aclose]
         try:
-            app.state.ctx = await build_context(settings, clock, metrics, closers)
+            app.state.ctx = await build_context(settings, clock, metrics, closers, limiter)
             yield
         finally:
             for close in reversed(closers):

@@ -24,7 +24,7 @@ from service.cache.base import CacheStore
 from service.cache.versioned import VersionedCache
 from service.config import Settings
 from service.http.caching import MENU_ENTITY, STORE_ENTITY, STORES_ENTITY
-from service.http.context import AppContext
+from service.http.context import AppContext, ReadinessCheck
 from service.observability import Metrics
 from service.observability.instrumented import instrument
 from service.ports import PickupRepository
@@ -175,8 +175,10 @@ async def build_context(
     clock: Callable[[], datetime],
     metrics: Metrics | None,
     closers: list[Closer],
+    limiter: Limiter | None = None,
 ) -> AppContext:
-    """Everything the HTTP handlers use, opened in order; `closers` gets each one's aclose."""
+    """Everything the HTTP handlers use, opened in order; `closers` gets each one's aclose.
+    `limiter`: the request limiter, whose storage /readyz checks."""
     storage = await open_storage(settings, metrics)
     closers.append(storage.aclose)
     repo = storage.repo
@@ -226,13 +228,29 @@ async def build_context(
         # An open breaker degrades one feature; the fallback still answers, so stay ready.
         return ("degraded" if state != "closed" else "ok"), {"breaker": state}
 
+    readiness: dict[str, ReadinessCheck] = {
+        "database": database,
+        "cache": cache_check,
+        "ai": ai_upstream,
+    }
+    if limiter is not None and settings.rate_limit_enabled:
+
+        async def rate_limit() -> tuple[str, dict[str, Any]]:
+            if await limiter.storage_ready():
+                return "ok", {"fail_open": settings.rate_limit_fail_open}
+            # Failing closed, every limited request now gets 503: not ready, whatever else is.
+            state = "degraded" if settings.rate_limit_fail_open else "down"
+            return state, {"fail_open": settings.rate_limit_fail_open}
+
+        readiness["rate_limit"] = rate_limit
+
     return AppContext(
         settings=settings,
         repo=repo,
         clock=clock,
         staff_keys=settings.staff_keys(),
         admin_token=settings.admin_token.get_secret_value() if settings.admin_token else None,
-        readiness={"database": database, "cache": cache_check, "ai": ai_upstream},
+        readiness=readiness,
         cache=cache,
         recommender=recommender,
         breakers=[breaker],

@@ -118,6 +118,16 @@ class Limiter:
             reset_after_s = max(1, reset_after_s)
         return Decision(allowed, policy.limit, max(0, stats.remaining), reset_after_s)
 
+    async def storage_ready(self) -> bool:
+        """Whether the counting storage answers now (one PING for Redis); for /readyz."""
+        if self._pool is None:
+            return True
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return bool(await self._storage.check())
+        except (StorageError, TimeoutError, OSError):
+            return False
+
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()

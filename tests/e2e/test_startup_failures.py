@@ -11,12 +11,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from harness.postgres import postgres
 from harness.redis import RedisServer, redis_unavailable
-from tests.e2e.server import PICKUP, base_env, free_port
+from tests.e2e.server import PICKUP, Server, base_env, free_port
 from tests.factories import ADMIN_TOKEN, STAFF_KEY
 
 EXIT_DEPENDENCY = 3
@@ -110,3 +111,27 @@ def test_an_untrusted_redis_certificate_stops_a_production_start(tmp_path: Path)
     assert code == EXIT_DEPENDENCY and "Traceback" not in output
     failure = the_failure(events)
     assert failure["dependency"] == "redis" and "certificate" in failure["likely_cause"]
+
+
+@pytest.mark.parametrize(
+    ("fail_open", "status", "state"), [("false", 503, "down"), ("true", 200, "degraded")]
+)
+def test_readiness_includes_the_rate_limiter_storage(
+    tmp_path: Path, fail_open: str, status: int, state: str
+) -> None:
+    # Redis unreachable (a closed port): with RATE_LIMIT_FAIL_OPEN=false every limited call is
+    # refused, so /readyz must not say 200; failing open, requests go through uncounted.
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    env = base_env(
+        APP_ENV="test",
+        JSON_DATA_PATH=str(tmp_path / "pickup.json"),
+        REDIS_URL=dead_redis,
+        RATE_LIMIT_FAIL_OPEN=fail_open,
+        SEED_DEMO_DATA="false",
+    )
+    with Server(env, cwd=tmp_path) as server:
+        ready = httpx.get(f"{server.url}/readyz", timeout=10)
+        api = httpx.get(f"{server.url}/v1/stores", timeout=10)
+    assert ready.status_code == status, ready.text
+    assert ready.json()["checks"]["rate_limit"]["status"] == state
+    assert api.status_code == status
