@@ -27,6 +27,9 @@ ENV PATH=/app/.venv/bin:$PATH \
     PORT=8080 \
     JSON_DATA_PATH=/app/data/pickup.json
 RUN mkdir -p /app/data && chown 10001:10001 /app/data
+# Railway passes the deployed commit as a build argument; /metrics shows it in pickup_build_info.
+ARG RAILWAY_GIT_COMMIT_SHA=""
+ENV BUILD_COMMIT=${RAILWAY_GIT_COMMIT_SHA}
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \

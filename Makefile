@@ -15,16 +15,10 @@ LOCUST_ARGS ?=
 
 .PHONY: help install serve test lint check-config seed clean audit audit-compare audit-baseline lab lab-tools loadtest setup-dev reliability
 
-help:
-	@echo "make audit   the performance audit: interleaved A/B rounds, report in reports/latest/ (AUDIT_PROFILE=quick|full, BASE=reports/<ts>)"
-	@echo "make audit-compare BASE=<report> HEAD=<report>  per-target comparison; exit 1 on a significant regression"
-	@echo "make audit-baseline [REPORT=reports/<ts>]  refresh the committed reports/baseline.json from a run"
-	@echo "make lab [LAB_ARGS=...]  JupyterLab on the audit notebooks (works as root)"
-	@echo "make serve   run the service on the embedded defaults (JSON backend, demo data)"
-	@echo "make test    run the whole test suite (PostgreSQL/Redis: on loopback if running, else private ones; see README)"
-	@echo "make lint    ruff check + format, mypy --strict on service/, import-linter layer contracts"
-	@echo "make reliability  outages, crashes, hostile input and an OpenAPI fuzz run against real processes (~2 min)"
-	@echo "make loadtest [WORKERS=n] [TARGET=URL] [LOCUST_ARGS='--tags browse -u 50 -t 1m']  Locust; own server unless TARGET, results in reports/loadtest/<ts>/"
+# `make help` prints the `## ` line after each target, so a new target documents itself here.
+help: ## this list
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):[^#]*## /\1\t/' \
+		| awk -F'\t' '{printf "make %-15s %s\n", $$1, $$2}'
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -34,41 +28,41 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 	$(UV) sync --locked --all-groups --quiet
 	rm -f .venv/.synced-* && touch $@
 
-install: $(STAMP)
+install: $(STAMP) ## bootstrap .tools/ (pinned uv) and .venv/ (the locked dependency set)
 
-serve: install
+serve: install ## run the service on :3001 with the backend .env names (PostgreSQL after setup-dev; JSON file + demo data without .env)
 	$(BIN)/pickup serve
 
 # The whole suite: the main tests, then the reliability suite (which has its own command).
-test: install
+test: install ## the whole suite, then the reliability suite (PostgreSQL/Redis: on loopback if running, else private ones; see README)
 	$(BIN)/pytest
 	$(BIN)/pytest tests/reliability -p no:randomly -q
 
-reliability: install
+reliability: install ## outages, crashes, hostile input, an OpenAPI fuzz run against real processes (~2 min)
 	$(BIN)/pytest tests/reliability -p no:randomly -q
 
-lint: install
+lint: install ## ruff check + format, mypy --strict on service/, import-linter contracts, hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 
-setup-dev: install
+setup-dev: install ## .env with dev secrets; creates, migrates and seeds pickup_dev when PostgreSQL answers
 	$(BIN)/pickup setup-dev
 
-check-config: install
+check-config: install ## validate the configuration (.env and environment) without starting anything
 	$(BIN)/pickup config check
 
-seed: install
+seed: install ## load the demo dataset into the configured backend (an upsert: twice changes nothing)
 	$(BIN)/pickup seed
 
-clean:
+clean: ## delete .venv, .tools and the tool caches
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
 
 # wrk measures ceilings independently of our code; HAProxy is the deploy drill's edge proxy.
 # Installed when we can (root, Debian); without them the sections say they were not measured.
-lab-tools:
+lab-tools: ## install wrk and haproxy when possible (root + apt); otherwise say what is not measured
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& (apt-get install -y -qq wrk >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 \
 		&& apt-get install -y -qq wrk >/dev/null 2>&1)) ; } || true
@@ -80,27 +74,27 @@ lab-tools:
 
 # BASE=reports/<ts> picks what the run is compared with (default: the previous report of the same
 # profile, else reports/baseline.json). AUDIT_SECTIONS="cache overall" runs only those sections.
-audit: install lab-tools
+audit: install lab-tools ## the performance audit: interleaved A/B rounds, report in reports/latest/ (AUDIT_PROFILE=quick|full, BASE=reports/<ts>)
 	$(BIN)/python notebooks/audit.py
 
 # Exit 1 when a target of HEAD regressed significantly against BASE (both report folders or
 # summary/baseline JSON files).
-audit-compare: install
+audit-compare: install ## BASE=<report> HEAD=<report>: per-target comparison; exit 1 on a significant regression
 	@test -n "$(BASE)" -a -n "$(HEAD)" || { echo "usage: make audit-compare BASE=reports/<ts> HEAD=reports/<ts>"; exit 2; }
 	$(BIN)/python notebooks/audit.py compare $(BASE) $(HEAD)
 
 # Refresh the committed baseline deliberately, from REPORT (default reports/latest).
-audit-baseline: install
+audit-baseline: install ## [REPORT=reports/<ts>] refresh the committed reports/baseline.json from a run
 	$(BIN)/python notebooks/audit.py baseline $(or $(REPORT),reports/latest)
 
 # JupyterLab on the notebooks; LAB_ARGS are passed on (e.g. LAB_ARGS="--port 8899 --no-browser").
-lab: install
+lab: install ## JupyterLab on the audit notebooks [LAB_ARGS=...] (works as root)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 # Locust with results in reports/loadtest/<timestamp>/ and the summary printed. Without a host it
 # starts its own `pickup serve` with the load profile (limiter on with budgets no run exhausts,
 # metrics, access log, a staff key for every store). TARGET=URL (or -H in LOCUST_ARGS) drives a
 # running service instead. WORKERS=n runs a master and n workers on this machine.
-loadtest: install
+loadtest: install ## Locust [WORKERS=n] [TARGET=URL] [LOCUST_ARGS='-u 50 -t 1m']; own server unless TARGET, results in reports/loadtest/<ts>/
 	$(BIN)/python loadtests/run.py $(if $(TARGET),--target $(TARGET)) --workers $(WORKERS) \
 		--master-port $(LOCUST_PORT) -- $(LOCUST_ARGS)

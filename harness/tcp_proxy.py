@@ -1,7 +1,9 @@
 """A loopback TCP proxy for outage tests: stopping it looks to a client like its server
 crashing, and starting it again on the same port like the server coming back.
 
-With an SSL context it terminates TLS (a TLS-only front for a server built without TLS). Run as
+`delay_s` holds every chunk that long in each direction, as a link to another region would (a
+round trip then costs twice that). With an SSL context it terminates TLS (a TLS-only front for
+a server built without TLS). Run as
 `python -m harness.tcp_proxy PORT HOST:PORT [--tls-cert C --tls-key K]` it serves until killed."""
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ import ssl
 
 class TcpProxy:
     def __init__(
-        self, upstream_host: str, upstream_port: int, *, tls: ssl.SSLContext | None = None
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        delay_s: float = 0.0,
     ) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.delay_s = delay_s
         self.port = 0
         self.tls = tls
         self._server: asyncio.Server | None = None
@@ -47,10 +55,11 @@ class TcpProxy:
             self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
         )
 
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
                 writer.write(data)
                 await writer.drain()
         finally:

@@ -29,6 +29,7 @@ from service.http.responses import JSONResponse
 from service.http.routes import ai, health, orders, stores
 from service.http.routing import routes_by_path
 from service.observability import Metrics, RequestContextMiddleware, configure_logging
+from service.observability.build import build_commit
 from service.observability.middleware import metrics_endpoint
 from service.ratelimit import (
     ClientIdentity,
@@ -170,6 +171,8 @@ def create_app(
         if settings.metrics_enabled
         else None
     )
+    if metrics is not None:
+        metrics.set_build_info(version("pickup-service"), build_commit(settings.build_commit))
     limiter = build_limiter(settings, metrics)
 
     @contextlib.asynccontextmanager
@@ -199,7 +202,7 @@ def create_app(
                 "Prometheus metrics (text format; METRICS_TOKEN as bearer when set)",
                 "meta",
                 None,
-                auth="metrics" if token else "public",
+                auth="metrics" if token else "metrics-optional",
                 errors=(401,),
                 rate_limit="exempt",
             )

@@ -25,6 +25,7 @@ from service.cache.versioned import VersionedCache
 from service.config import Settings
 from service.http.caching import MENU_ENTITY, STORE_ENTITY, STORES_ENTITY
 from service.http.context import AppContext, ReadinessCheck
+from service.http.routes.health import READINESS_TIMEOUT_S
 from service.observability import Metrics
 from service.observability.instrumented import instrument
 from service.ports import PickupRepository
@@ -96,10 +97,11 @@ async def open_storage(settings: Settings, metrics: Metrics | None = None) -> St
 
 def build_cache_store(settings: Settings, metrics: Metrics | None) -> CacheStore:
     if settings.redis_url is None:
-        return MemoryCacheStore(settings.cache_max_entries)
+        return MemoryCacheStore(settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
     return RedisCacheStore.from_url(
         settings.redis_url.get_secret_value(),
         op_timeout_s=settings.cache_op_timeout_ms / 1000,
+        connect_timeout_s=settings.cache_connect_timeout_ms / 1000,
         key_prefix=CACHE_KEY_PREFIX,
         metrics=metrics,
     )
@@ -243,6 +245,9 @@ async def build_context(
             return state, {"fail_open": settings.rate_limit_fail_open}
 
         readiness["rate_limit"] = rate_limit
+    if metrics is not None:
+        # /readyz and every scrape set readiness_check_state (alerts need no poller of /readyz).
+        readiness = metrics.record_readiness(readiness, timeout_s=READINESS_TIMEOUT_S)
 
     return AppContext(
         settings=settings,

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from service import check404
 from service.ai import fake_openai
 from service.config import (
     Settings,
@@ -117,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "data":
             return asyncio.run(data_command(settings, args))
         if args.command == "check-404":
+            # httpx loads only for this command, not in every served worker.
+            from service import check404
+
             docs = (
                 args.docs
                 if args.docs is not None
@@ -213,6 +215,11 @@ async def database_command(settings: Settings, args: argparse.Namespace) -> int:
     dsn = url.get_secret_value()
     pooler = "auto" if settings.database_direct_url else settings.db_pooler
     try:
+        # As `createdb` would: README's `DATABASE_URL=…/pickup pickup db migrate` just works.
+        if args.db_command == "migrate" and (
+            created := await dbtools.create_database_if_missing(dsn)
+        ):
+            print(f"created database {created}")
         return await _run_database_command(dbtools, dsn, args, pooler)
     except dbtools.MigrationError as exc:
         print(f"pickup: {exc}", file=sys.stderr)

@@ -148,11 +148,22 @@ class CacheSettings(BaseModel):
     cache_max_entries: int = Field(
         10_000, ge=10, description="Entries of the in-process cache (used without REDIS_URL)"
     )
+    cache_max_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Bytes the in-process cache may hold per worker (keys and values)",
+    )
     cache_op_timeout_ms: int = Field(
         100,
         ge=5,
         le=5000,
-        description="Deadline of one Redis cache call before it counts as a miss",
+        description="Deadline of one Redis cache call (connecting excluded) before it is a miss",
+    )
+    cache_connect_timeout_ms: int = Field(
+        1000,
+        ge=10,
+        le=30_000,
+        description="Deadline for opening a Redis connection (TCP + TLS + AUTH)",
     )
     redis_url: SecretStr | None = Field(
         None, description="redis:// or rediss:// URL shared by the cache and the rate limiter"
@@ -216,6 +227,11 @@ class ObservabilitySettings(BaseModel):
     )
     prometheus_multiproc_dir: Path | None = Field(
         None, description="Shared metrics directory when WEB_CONCURRENCY>1 (pickup serve makes one)"
+    )
+    build_commit: str = Field(
+        "",
+        max_length=64,
+        description="Commit being run, for pickup_build_info (empty: ask git, else unknown)",
     )
     access_log: bool = Field(True, description="One structured JSON log line per request")
 

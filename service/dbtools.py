@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
@@ -32,7 +34,7 @@ from service.errors import DataFileError
 from service.ports import BulkTransfer, Dataset
 from service.repositories import records as rec
 from service.repositories.json_store import atomic_write
-from service.repositories.postgres import ConnectOptions
+from service.repositories.postgres import ConnectOptions, DatabaseUnavailableError
 from service.repositories.postgres.connection import PoolerMode
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -67,6 +69,37 @@ async def migrate(dsn: str, to: str = "head", *, pooler: PoolerMode = "auto") ->
         return [r for r in _applied(connection, config) if r not in before]
 
     return await _with_alembic(dsn, upgrade, pooler=pooler)
+
+
+async def create_database_if_missing(dsn: str) -> str | None:
+    """Create the database `dsn` names when the server says it does not exist, as `createdb`
+    would, through the server's `postgres` database with the same credentials. Returns its name
+    when it was created. A managed database (Neon) already exists, so nothing happens there."""
+    options = ConnectOptions.parse(dsn)
+    try:
+        conn = await options.connect(retries=CONNECT_RETRIES)
+    except DatabaseUnavailableError as exc:
+        if not isinstance(exc.__cause__, asyncpg.InvalidCatalogNameError):
+            raise
+    else:
+        await conn.close()
+        return None
+    parts = urlsplit(options.dsn)
+    name = unquote(parts.path.lstrip("/"))
+    maintenance = replace(options, dsn=urlunsplit(parts._replace(path="/postgres")))
+    conn = await maintenance.connect(retries=CONNECT_RETRIES)
+    try:
+        await conn.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
+    except asyncpg.DuplicateDatabaseError:
+        return None  # another process created it first
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise MigrationError(
+            f"database {name!r} does not exist and this role may not create it: "
+            f"create it first (createdb {name})"
+        ) from exc
+    finally:
+        await conn.close()
+    return name
 
 
 async def rollback(dsn: str, steps: int, *, pooler: PoolerMode = "auto") -> list[str]:

@@ -49,6 +49,7 @@ from labkit.procs import (
     free_port,
     postgres_available,
     redis_available,
+    wait_http,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -555,7 +556,11 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
     result = DrillResult(config)
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(max_workers=1))
-        # The release already in production is built while its database is prepared.
+        # The upstream stand-in boots and the release already in production is built while
+        # its database is prepared (each takes seconds of CPU on a busy machine).
+        fake = FakeOpenAI(work)
+        fake.spawn()
+        stack.callback(fake.stop)
         previous = checkout(config.previous_ref, work / "release-previous", "previous")
         build = pool.submit(previous.install)
         db = LabDatabase("deploy")
@@ -563,8 +568,7 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
         stack.callback(db.drop)
         redis = RedisServer(work).start()
         stack.callback(redis.stop)
-        fake = FakeOpenAI(work).start()
-        stack.callback(fake.stop)
+        wait_http(f"{fake.url}/_control", timeout=120, process=fake)
         settings = result.settings = instance_settings(db.url, redis.url, fake.url)
         previous.build_s = build.result()
         log(f"previous release {previous.commit[:10]} built in {previous.build_s:.1f}s")
@@ -586,7 +590,7 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
         proxy.set_state("a", "ready")
         proxy.wait_served_by("a")
 
-        load = Load(proxy.url, work / "load", users=config.users, cap_s=600).start()
+        load = Load(proxy.url, work / "load", users=config.users, cap_s=900).start()
         stack.callback(load.process.stop)
         t0 = load.started
 

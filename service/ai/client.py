@@ -5,22 +5,28 @@ Every way the upstream can let us down (no answer in time, an error status, an a
 use) leaves this module as one `AIUnavailableError`, raised `from` the original so the breaker
 can name the cause. Retries are off: a retry inside a breaker hides failures and doubles load on
 an upstream that is already struggling.
+
+The `openai` SDK is imported on the first recommendation, not at start-up: its type tree is about
+40 MiB per worker, half of an idle worker, and most workers never call the upstream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import ValidationError
 
 from service.ai.schema import AIRecommendation, response_format
 from service.breaker import AsyncCircuitBreaker, CircuitOpenError
 from service.domain.errors import InvalidInputError, ServiceUnavailableError
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 SYSTEM_PROMPT = (
     "You recommend dishes from one pickup restaurant's menu. The user message is a JSON document "
@@ -51,14 +57,17 @@ class UnusableCompletionError(Exception):
     """Raised when a successful answer carries no completion we can read."""
 
 
-# Everything here means "the upstream did not give us a usable recommendation".
-_UPSTREAM_FAILURES = (
-    openai.OpenAIError,  # status errors, connection errors, timeouts, finish-reason errors
-    ValidationError,  # content that is not JSON or breaks the schema
-    json.JSONDecodeError,  # a 200 whose body is not JSON
-    TimeoutError,  # our own overall deadline
-    UnusableCompletionError,
-)
+def _upstream_failures() -> tuple[type[Exception], ...]:
+    """Everything that means "the upstream did not give us a usable recommendation"."""
+    import openai
+
+    return (
+        openai.OpenAIError,  # status errors, connection errors, timeouts, finish-reason errors
+        ValidationError,  # content that is not JSON or breaks the schema
+        json.JSONDecodeError,  # a 200 whose body is not JSON
+        TimeoutError,  # our own overall deadline
+        UnusableCompletionError,
+    )
 
 
 class OpenAIRecommender:
@@ -108,6 +117,14 @@ class OpenAIRecommender:
             self._client = None
 
     async def _complete(self, document: str) -> AIRecommendation:
+        if self._client is None:
+            # The first call loads the SDK: seconds of imports on a busy machine, done in a
+            # thread so the event loop keeps serving, and before the deadline starts, which is
+            # for the upstream, not for our own start-up.
+            await asyncio.to_thread(_load_sdk)
+        import openai
+
+        completions = self._get_client().chat.completions
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": document},
@@ -115,11 +132,11 @@ class OpenAIRecommender:
         try:
             # The client's timeout bounds each phase (connect, read, ...); this bounds the total.
             async with asyncio.timeout(self._timeout_s):
-                completion = await self._get_client().chat.completions.create(
+                completion = await completions.create(
                     model=self._model, messages=messages, response_format=response_format()
                 )
             return _recommendation_from(completion)
-        except _UPSTREAM_FAILURES as exc:
+        except _upstream_failures() as exc:
             details: dict[str, Any] = {"cause": type(exc).__name__}
             if isinstance(exc, openai.APIStatusError):
                 details["upstream_status"] = exc.status_code
@@ -129,6 +146,8 @@ class OpenAIRecommender:
 
     def _get_client(self) -> openai.AsyncOpenAI:
         if self._client is None:
+            import openai
+
             self._client = openai.AsyncOpenAI(
                 api_key=self._api_key,
                 base_url=self._base_url,
@@ -136,6 +155,11 @@ class OpenAIRecommender:
                 max_retries=0,
             )
         return self._client
+
+
+def _load_sdk() -> None:
+    for module in ("openai", "openai.resources.chat", "openai.types.chat"):
+        importlib.import_module(module)
 
 
 def _user_document(request: Mapping[str, Any], menu: Sequence[Mapping[str, Any]]) -> str:
@@ -152,6 +176,9 @@ def _user_document(request: Mapping[str, Any], menu: Sequence[Mapping[str, Any]]
 
 
 def _recommendation_from(completion: ChatCompletion) -> AIRecommendation:
+    import openai
+    from openai.types.chat import ChatCompletion
+
     # The client does not validate the body's shape, so a compatible server can hand back
     # `{}`, a list or a bare string as the "completion".
     if not isinstance(completion, ChatCompletion) or not completion.choices:

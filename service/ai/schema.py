@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # the SDK itself loads on the first call (service/ai/client.py)
+    from openai.types.shared_params import ResponseFormatJSONSchema
 
 SCHEMA_NAME = "menu_recommendations"
 

@@ -13,6 +13,13 @@ class CacheStore(Protocol):
 
     async def get(self, key: str) -> bytes | None: ...
 
+    async def get_indirect(
+        self, pointer_key: str, prefix: str, suffix: str
+    ) -> tuple[bytes | None, bytes | None]:
+        """`pointer_key`'s value P and the value of `prefix + P + suffix`, read together (one
+        round trip on a network store); (None, None) when the pointer is missing."""
+        ...
+
     async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
 
     async def delete(self, *keys: str) -> None: ...

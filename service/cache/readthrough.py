@@ -74,6 +74,10 @@ class ReadThroughCache:
         self._count(cache_name, "miss")
         return value
 
+    def record_hit(self, cache_name: str) -> None:
+        """Count a hit the caller read from the store itself (VersionedCache.lookup)."""
+        self._count(cache_name, "hit")
+
     async def invalidate(self, *keys: str) -> None:
         pending: list[asyncio.Future[None]] = []
         for key in keys:

@@ -33,9 +33,20 @@ class VersionedCache:
         found = await self.store.get(f"v:{entity}")
         if found is not None:
             return found.decode()
-        version = _new_version()
-        await self.store.set(f"v:{entity}", version, VERSION_TTL_S)
-        return version.decode()
+        return await self._replace_version(entity)
+
+    async def lookup(self, cache_name: str, entity: str, variant: str) -> tuple[str, bytes | None]:
+        """The entity's current version and, on a hit, the value cached under it for `variant`,
+        in one store read (one Redis round trip). On a miss, load through `get_or_load` with
+        the version returned here."""
+        if not self.readthrough.enabled:
+            return "", None
+        version, value = await self.store.get_indirect(f"v:{entity}", f"{entity}@", f"/{variant}")
+        if version is None:
+            return await self._replace_version(entity), None
+        if value is not None:
+            self.readthrough.record_hit(cache_name)
+        return version.decode(), value
 
     async def get_or_load(
         self,
@@ -54,7 +65,12 @@ class VersionedCache:
         if not self.readthrough.enabled:
             return
         for entity in entities:
-            await self.store.set(f"v:{entity}", _new_version(), VERSION_TTL_S)
+            await self._replace_version(entity)
+
+    async def _replace_version(self, entity: str) -> str:
+        version = _new_version()
+        await self.store.set(f"v:{entity}", version, VERSION_TTL_S)
+        return version.decode()
 
 
 def _new_version() -> bytes:

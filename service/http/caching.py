@@ -3,15 +3,18 @@
 What is cached is the encoded JSON body and, for clients that accept gzip, its compressed
 form, so a hit skips the repository, serialisation and compression alike (PERFORMANCE.md: at
 ~20 KB those dominate). GZipMiddleware passes a response that already has Content-Encoding
-through untouched.
+through untouched. Each value is stored with its strong ETag, so a conditional request is
+answered 304 from the same cache read, with no backend work and no hashing.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,6 +22,14 @@ from service.http.context import context
 
 JSON = "application/json"
 GZIP, PLAIN = b"g", b"p"
+ETAG_LEN = 18  # '"' + 16 hex digits + '"'
+# Public reads may be reused by any cache for a short while, then revalidated with the ETag
+# (a 304 costs one cache read and no body).
+PUBLIC_CACHE_CONTROL = "public, max-age=30, must-revalidate"
+# Slots fill with every order: any cache may keep them, but must revalidate each time.
+VOLATILE_CACHE_CONTROL = "public, no-cache"
+# An order holds personal data and its pickup code: never in a shared cache.
+PRIVATE_CACHE_CONTROL = "private, no-cache"
 
 # Cache entities: a write replaces an entity's version, so its cached reads are never served
 # again (service/cache/versioned.py). Write endpoints name the entities they change in their
@@ -29,7 +40,68 @@ MENU_ENTITY = "menu:{store_id}"
 
 
 def accepts_gzip(request: Request) -> bool:
-    return "gzip" in request.headers.get("accept-encoding", "").lower()
+    # The raw header list, not request.headers: that builds a mapping object per request.
+    for name, value in request.scope["headers"]:
+        if name == b"accept-encoding" and b"gzip" in value.lower():
+            return True
+    return False
+
+
+def entity_tag(body: bytes) -> bytes:
+    """A strong validator of exactly these bytes: a gzip body and its identity form differ."""
+    return b'"' + hashlib.blake2b(body, digest_size=8).hexdigest().encode() + b'"'
+
+
+def not_modified(request: Request, etag: bytes) -> bool:
+    """If-None-Match (RFC 9110 13.1.2) uses the weak comparison: W/ is ignored, * matches."""
+    for name, value in request.scope["headers"]:
+        # Several If-None-Match fields are one list (RFC 9110 5.3).
+        if name == b"if-none-match":
+            for candidate in value.split(b","):
+                tag = candidate.strip().removeprefix(b"W/")
+                if tag == b"*" or tag == etag:
+                    return True
+    return False
+
+
+def conditional_response(
+    request: Request,
+    body: bytes,
+    *,
+    etag: bytes,
+    cache_control: str,
+    headers: dict[str, str] | None = None,
+    media_type: str = JSON,
+) -> Response:
+    """`body` with its ETag and Cache-Control, or a bodiless 304 when the client has it.
+    A 304 keeps the validator and caching headers (and Vary), not Content-Encoding."""
+    fields = {"ETag": etag.decode(), "Cache-Control": cache_control, **(headers or {})}
+    if not_modified(request, etag):
+        fields.pop("Content-Encoding", None)
+        return Response(status_code=304, headers=fields)
+    return Response(body, media_type=media_type, headers=fields)
+
+
+def negotiated_json(request: Request, content: Any, *, cache_control: str) -> Response:
+    """An uncached read with a strong ETag. The body is compressed here (and the gzip layer
+    passes it on) so that the ETag names the exact bytes sent, as it does for cached reads."""
+    settings = context(request).settings
+    body = orjson.dumps(content)
+    headers = {}
+    if settings.compression_enabled:
+        headers["Vary"] = "Accept-Encoding"
+        if len(body) >= settings.compression_min_bytes and accepts_gzip(request):
+            body = gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+    return conditional_response(
+        request, body, etag=entity_tag(body), cache_control=cache_control, headers=headers
+    )
+
+
+def _entry(tag: bytes, body: bytes) -> bytes:
+    # ETag (ETAG_LEN bytes), then the one-byte tag, then the body: a hit has everything a 304
+    # or a 200 needs without hashing or compressing anything.
+    return entity_tag(body) + tag + body
 
 
 async def cached_json(
@@ -40,34 +112,40 @@ async def cached_json(
     variant: str,
     load: Callable[[], Awaitable[Any]],
 ) -> Response:
-    """One cache read on a hit: the entity's version, then the one value this client wants.
-    Values for gzip-accepting clients carry a one-byte tag, because bodies under the size
-    threshold are stored (and sent) uncompressed."""
+    """One cache read on a hit (the entity's version and the value this client wants, together)
+    and no backend work; a matching If-None-Match gets a 304 from that same read. Values for
+    gzip-accepting clients carry a one-byte tag, because bodies under the size threshold are
+    stored (and sent) uncompressed."""
     ctx = context(request)
     settings = ctx.settings
     cache = ctx.cache
-    encode = ctx.encode
-    version = await cache.version(entity)
+    gzipped = settings.compression_enabled and accepts_gzip(request)
+    key = f"{variant}.gz" if gzipped else variant
+    version, entry = await cache.lookup(cache_name, entity, key)
+    if entry is None:
+        encode = ctx.encode
 
-    async def encoded() -> bytes:
-        return encode(await load())
+        async def encoded() -> bytes:
+            return _entry(PLAIN, encode(await load()))
 
-    if not (settings.compression_enabled and accepts_gzip(request)):
-        body = await cache.get_or_load(cache_name, entity, version, variant, encoded)
-        headers = {"Vary": "Accept-Encoding"} if settings.compression_enabled else None
-        return Response(body, media_type=JSON, headers=headers)
+        async def negotiated() -> bytes:
+            plain = await cache.get_or_load(cache_name, entity, version, variant, encoded)
+            body = plain[ETAG_LEN + 1 :]
+            if len(body) < settings.compression_min_bytes:
+                return plain
+            compressed = gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
+            return _entry(GZIP, compressed)
 
-    async def negotiated() -> bytes:
-        body = await cache.get_or_load(cache_name, entity, version, variant, encoded)
-        if len(body) < settings.compression_min_bytes:
-            return PLAIN + body
-        return GZIP + gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
-
-    tagged = await cache.get_or_load(cache_name, entity, version, f"{variant}.gz", negotiated)
-    if tagged[:1] == GZIP:
-        return Response(
-            tagged[1:],
-            media_type=JSON,
-            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        entry = await cache.get_or_load(
+            cache_name, entity, version, key, negotiated if gzipped else encoded
         )
-    return Response(tagged[1:], media_type=JSON, headers={"Vary": "Accept-Encoding"})
+    headers = {"Vary": "Accept-Encoding"} if settings.compression_enabled else {}
+    if entry[ETAG_LEN : ETAG_LEN + 1] == GZIP:
+        headers["Content-Encoding"] = "gzip"
+    return conditional_response(
+        request,
+        entry[ETAG_LEN + 1 :],
+        etag=entry[:ETAG_LEN],
+        cache_control=PUBLIC_CACHE_CONTROL,
+        headers=headers,
+    )

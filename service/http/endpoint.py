@@ -33,7 +33,9 @@ class Endpoint:
     status: int = 200
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    auth: Literal["public", "staff", "order", "admin", "metrics"] = "public"
+    # "metrics-optional": /metrics without METRICS_TOKEN, where a bearer token is accepted and not
+    # needed; the document still shows the scheme an operator switches on.
+    auth: Literal["public", "staff", "order", "admin", "metrics", "metrics-optional"] = "public"
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()  # request headers it reads, for the document
     rate_limit: Budget = "default"

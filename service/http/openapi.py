@@ -32,6 +32,16 @@ SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "admin": [{"adminToken": []}],
     "order": [{"orderToken": []}, {"staffKey": []}],
     "metrics": [{"metricsToken": []}],
+    "metrics-optional": [{}, {"metricsToken": []}],
+}
+# Header parameters whose rules are narrower than "a string"; the handlers enforce the same.
+HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Idempotency-Key": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "description": "Printable characters; a retry with the same key returns the first result",
+    },
 }
 
 
@@ -77,7 +87,7 @@ def document(endpoints: Sequence[Endpoint], *, version: str) -> dict[str, Any]:
                 "metricsToken": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "METRICS_TOKEN",
+                    "description": "METRICS_TOKEN (needed only when it is set)",
                 },
             },
         },
@@ -109,7 +119,12 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
                 }
             )
     params += [
-        {"name": h, "in": "header", "required": False, "schema": {"type": "string"}}
+        {
+            "name": h,
+            "in": "header",
+            "required": False,
+            "schema": HEADER_SCHEMAS.get(h, {"type": "string"}),
+        }
         for h in ep.headers
     ]
     return params

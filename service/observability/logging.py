@@ -18,6 +18,8 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from service.observability import accesslog
+
 REDACTED = "[REDACTED]"
 
 _SECRET_SUBSTRINGS = ("authorization", "password", "passwd", "secret", "pickup_code", "cookie")
@@ -170,6 +172,13 @@ def configure_logging(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
+    )
+    # Access lines skip the processor chain (accesslog.py) but keep its JSON shape and redaction;
+    # below info, or with console rendering, they go through structlog like any line.
+    accesslog.install(
+        accesslog.AccessLineWriter(output, scrub=scrub_text)
+        if json and level_no <= logging.INFO
+        else None
     )
     root = logging.getLogger()
     root.handlers = [handler]

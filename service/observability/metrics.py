@@ -8,9 +8,10 @@ be set before the process starts; passing the directory here only confirms that 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
     multiprocess,
     values,
@@ -36,19 +38,25 @@ DB_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 # Any other method becomes "OTHER", so a client inventing verbs cannot grow the label set.
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-# Ordered by severity so that, across workers, the maximum is the worst state.
-_BREAKER_STATE_VALUES: dict[str, float] = {"closed": 0, "half_open": 1, "half-open": 1, "open": 2}
+# Prometheus' convention for an enum: one series per state, 1 for the current one, 0 otherwise,
+# so `circuit_breaker_state{state="open"} == 1` needs no decoding table.
+BREAKER_STATES = ("closed", "half_open", "open")
+READINESS_STATES = ("ok", "degraded", "down")
 
 # In multiprocess mode other workers' sampled gauges are only as fresh as their last refresh,
 # which request handling triggers at most this often.
 _SAMPLE_INTERVAL_S = 1.0
 
 PoolStats = Callable[[], Mapping[str, float]]
+ReadinessCheck = Callable[[], Awaitable[tuple[str, dict[str, Any]]]]
 
 
 class Metrics:
     def __init__(self, *, multiprocess_dir: str | os.PathLike[str] | None = None) -> None:
         self.multiprocess_dir = None if multiprocess_dir is None else Path(multiprocess_dir)
+        # `_created` series (one per counter and histogram child) carry a start timestamp no
+        # query here uses; they only double the exposition. The switch is process-wide.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         if self.multiprocess_dir is None:
             ProcessCollector(registry=self.registry)
@@ -121,8 +129,24 @@ class Metrics:
         )
         self._breaker_state = Gauge(
             "circuit_breaker_state",
-            "0 closed, 1 half-open, 2 open; worst across workers.",
-            ["name"],
+            "1 for the breaker's current state, 0 for the others; across workers, 1 if any is in "
+            "that state.",
+            ["name", "state"],
+            multiprocess_mode="livemax",
+            registry=owner,
+        )
+        self._readiness = Gauge(
+            "readiness_check_state",
+            "1 for each /readyz check's last result (ok, degraded, down), 0 for the others; "
+            "refreshed by /readyz and by every scrape.",
+            ["check", "state"],
+            multiprocess_mode="livemostrecent",
+            registry=owner,
+        )
+        self._build_info = Gauge(
+            "pickup_build_info",
+            "Always 1; the labels say which version and commit is running.",
+            ["version", "commit"],
             multiprocess_mode="livemax",
             registry=owner,
         )
@@ -144,6 +168,7 @@ class Metrics:
             _check_multiprocess_setup(self.multiprocess_dir)
         self._logger = structlog.get_logger(__name__)
         self._pool_stats: PoolStats | None = None
+        self._scrape_hooks: list[Callable[[], Awaitable[None]]] = []
         self._cache_series: dict[tuple[str, str], Any] = {}
         self._next_sample_at = 0.0
 
@@ -194,15 +219,71 @@ class Metrics:
         self._pool_stats = stats
 
     def set_circuit_state(self, name: str, state: str) -> None:
-        self._breaker_state.labels(name).set(_BREAKER_STATE_VALUES[state])
+        current = state.replace("-", "_")
+        if current not in BREAKER_STATES:
+            raise ValueError(f"unknown breaker state {state!r}")
+        for each in BREAKER_STATES:
+            self._breaker_state.labels(name, each).set(1 if each == current else 0)
 
     def circuit_state_changed(self, name: str, old: str, new: str) -> None:
         """Shaped as a breaker state listener, for `breaker.add_listener`."""
         self.set_circuit_state(name, new)
 
+    def set_build_info(self, version: str, commit: str) -> None:
+        self._build_info.labels(version, commit).set(1)
+
+    def record_readiness(
+        self, checks: Mapping[str, ReadinessCheck], *, timeout_s: float
+    ) -> dict[str, ReadinessCheck]:
+        """Wrap /readyz's checks so each result sets `readiness_check_state`, and evaluate them on
+        every scrape too (`refresh`), so an alert fires even when nobody polls /readyz."""
+        recorded = {name: self._recording(name, check) for name, check in checks.items()}
+
+        async def evaluate_all() -> None:
+            await asyncio.gather(
+                *(self._evaluate(name, check, timeout_s) for name, check in recorded.items())
+            )
+
+        self._scrape_hooks.append(evaluate_all)
+        return recorded
+
+    def set_readiness(self, check: str, state: str) -> None:
+        for each in READINESS_STATES:
+            self._readiness.labels(check, each).set(1 if each == state else 0)
+
+    async def refresh(self) -> None:
+        """Run what must be measured at scrape time and cannot be sampled synchronously."""
+        for hook in self._scrape_hooks:
+            await hook()
+
     def rate_limit_storage_error(self, _error: BaseException | None = None) -> None:
         """Shaped as the limiter's `on_storage_error` callback."""
         self._rate_limit_storage_errors.inc()
+
+    def _recording(self, name: str, check: ReadinessCheck) -> ReadinessCheck:
+        async def run() -> tuple[str, dict[str, Any]]:
+            try:
+                state, detail = await check()
+            except BaseException:
+                # A failed or timed-out (cancelled) check is what /readyz reports as down.
+                self.set_readiness(name, "down")
+                raise
+            self.set_readiness(name, state)
+            return state, detail
+
+        return run
+
+    async def _evaluate(self, name: str, check: ReadinessCheck, timeout_s: float) -> None:
+        try:
+            await asyncio.wait_for(check(), timeout_s)
+        except Exception as exc:
+            # Recorded as down by the wrapper; the scrape itself must still succeed.
+            self._logger.info(
+                "readiness_check_failed_at_scrape",
+                check=name,
+                error_type=type(exc).__name__,
+                error=str(exc),
+            )
 
     def render(self) -> tuple[bytes, str]:
         self._sample()

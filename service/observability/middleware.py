@@ -17,6 +17,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.envelope import error_response
+from service.observability import accesslog
 from service.observability.metrics import Metrics
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -68,6 +69,9 @@ class RequestContextMiddleware:
     ) -> None:
         self.app = app
         self.metrics = metrics
+        # The bytes writer configure_logging installed, unless a logger is given (tests) or
+        # logging is not set up for it; then lines go through structlog.
+        self.writer = accesslog.current() if logger is None and access_log else None
         self.logger: AccessLogger = logger or structlog.get_logger("access")
         self.access_log = access_log
         # A random per-process prefix and a counter: unique across processes and restarts,
@@ -106,7 +110,11 @@ class RequestContextMiddleware:
             duration_s = time.perf_counter() - started
             route = route_template(scope)
             self.metrics.observe_request(scope["method"], route, status, duration_s)
-            if self.access_log:
+            if self.writer is not None:
+                self.writer.write(
+                    scope["method"], route, scope["path"], status, duration_s, request_id
+                )
+            elif self.access_log:
                 self.logger.info(
                     "request",
                     method=scope["method"],
@@ -125,7 +133,8 @@ def metrics_endpoint(
         raise ValueError("the metrics token must not be empty; pass None to disable the check")
     expected = None if token is None else token.encode()
 
-    async def endpoint(request: Request) -> Response:
+    # Its name is the operationId in /openapi.json.
+    async def get_metrics(request: Request) -> Response:
         if expected is not None:
             scheme, _, given = request.headers.get("authorization", "").partition(" ")
             # compare_digest keeps the comparison time independent of how much of the token
@@ -137,7 +146,8 @@ def metrics_endpoint(
                     "a valid bearer token is required for /metrics",
                     headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
                 )
+        await metrics.refresh()
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    return endpoint
+    return get_metrics

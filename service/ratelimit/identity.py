@@ -20,6 +20,9 @@ from starlette.types import Scope
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Identities remembered per (peer, X-Forwarded-For) spelling; cleared when full, so forged
+# headers that rotate cannot grow it.
+_MEMO_SIZE = 4096
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +47,9 @@ class ClientIdentity:
         self.ipv6_prefix = ipv6_prefix
         # One warning per instance; the app builds one instance per process.
         self._warned_untrusted_xff = False
+        # Parsing addresses (ipaddress) cost more than the rest of a limiter decision; a client
+        # keeps its address and headers across requests, so the answer is remembered.
+        self._memo: dict[object, str] = {}
 
     @property
     def trusts_proxies(self) -> bool:
@@ -52,15 +58,27 @@ class ClientIdentity:
     def __call__(self, scope: Scope) -> str:
         client = scope.get("client")
         peer = str(client[0]) if client else ""
-        forwarded = _forwarded_for(scope)
+        raw = [v for k, v in scope.get("headers", ()) if k == b"x-forwarded-for"]
         if not self.trusts_proxies:
-            if forwarded and not self._warned_untrusted_xff:
+            if raw and not self._warned_untrusted_xff:
                 self._warned_untrusted_xff = True
                 log.warning(
                     "x_forwarded_for_ignored",
                     reason="no proxy is trusted, so every client behind a proxy would share "
                     "the proxy's limit; set trust_proxy_hops or trusted_proxies if one is in front",
                 )
+            memo_key: object = peer  # the header is never read, so it is no part of the key
+        else:
+            memo_key = (peer, *raw)
+        found = self._memo.get(memo_key)
+        if found is None:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            found = self._memo[memo_key] = self._identify(peer, _forwarded_for(raw))
+        return found
+
+    def _identify(self, peer: str, forwarded: list[str]) -> str:
+        if not self.trusts_proxies:
             return self._key(_parse(peer), peer)
 
         chain = [peer, *reversed(forwarded)]  # right to left: position 0 is the socket peer
@@ -98,9 +116,9 @@ class ClientIdentity:
         return str(network)
 
 
-def _forwarded_for(scope: Scope) -> list[str]:
+def _forwarded_for(raw: list[bytes]) -> list[str]:
     # Several X-Forwarded-For headers are one list in arrival order (RFC 9110 field combination).
-    values = [v.decode("latin-1") for k, v in scope.get("headers", ()) if k == b"x-forwarded-for"]
+    values = [v.decode("latin-1") for v in raw]
     return [entry.strip() for entry in ",".join(values).split(",")] if values else []
 
 

@@ -2,6 +2,8 @@
 
 The default strategy is the sliding-window counter: the fixed window lets a client spend two
 budgets back to back across a window edge, and the moving window costs O(limit) per hit in Redis.
+It decides in one storage operation (window.py); the other two strategies use `limits` as is
+(a hit, then its window stats).
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from service.ratelimit.window import MemorySlidingWindow, RedisSlidingWindow
 
 StrategyName = Literal["fixed-window", "sliding-window-counter", "moving-window"]
 STRATEGIES: dict[str, Callable[[Storage], RateLimiter]] = {
@@ -91,11 +96,50 @@ class Limiter:
         self.storage_errors = 0
         self._healthy = True
         self._failures_in_outage = 0
-        self._scheme, self._storage, self._pool = _storage(storage_uri, key_prefix, timeout_s)
-        self._strategy: RateLimiter = STRATEGIES[strategy](self._storage)
+        self._scheme, uri, self._pool = _pool(storage_uri, timeout_s)
+        self._memory_window: MemorySlidingWindow | None = None
+        self._redis_window: RedisSlidingWindow | None = None
+        self._strategy: RateLimiter | None = None
+        if strategy != "sliding-window-counter":
+            self._strategy = STRATEGIES[strategy](_limits_storage(uri, key_prefix, self._pool))
+        elif self._pool is None:
+            self._memory_window = MemorySlidingWindow()
+        else:
+            # `limits`' own Redis storage is not built: it loads coredis (~20 MiB per worker)
+            # even when told to use redis-py, and this strategy needs only the pool.
+            self._redis_window = RedisSlidingWindow(self._pool, key_prefix)
+        self._items: dict[RateLimit, RateLimitItemPerSecond] = {}
 
     async def hit(self, policy: RateLimit, key: str) -> Decision | LimiterUnavailable:
-        item = RateLimitItemPerSecond(policy.limit, policy.window_s)
+        if self._memory_window is not None:
+            # No I/O, so no deadline and nothing that can fail.
+            counted = self._memory_window.hit_now(key, policy.limit, policy.window_s)
+            return self._decision(policy, counted.allowed, counted.remaining, counted.reset_after_s)
+        if self._redis_window is not None:
+            keys = self._redis_window.keys(key, policy.limit, policy.window_s)
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    counted = await self._redis_window.hit(keys, policy.limit, policy.window_s)
+            except (RedisError, TimeoutError, OSError) as exc:
+                return self._failed(policy, exc)
+            self._recovered()
+            return self._decision(policy, counted.allowed, counted.remaining, counted.reset_after_s)
+        return await self._hit_with_limits(policy, key)
+
+    def _decision(
+        self, policy: RateLimit, allowed: bool, remaining: int, reset_after_s: float
+    ) -> Decision:
+        reset = max(0, math.ceil(reset_after_s))
+        # Retry-After: 0 would invite an immediate retry that is refused again.
+        return Decision(
+            allowed, policy.limit, max(0, remaining), reset if allowed else max(1, reset)
+        )
+
+    async def _hit_with_limits(self, policy: RateLimit, key: str) -> Decision | LimiterUnavailable:
+        assert self._strategy is not None
+        item = self._items.get(policy)
+        if item is None:
+            item = self._items[policy] = RateLimitItemPerSecond(policy.limit, policy.window_s)
         try:
             if self._pool is None:
                 # In-memory counting does no I/O: a deadline would only add overhead.
@@ -112,11 +156,7 @@ class Limiter:
         self._recovered()
         # `limits`' reset time is the next moment the count drops. For the sliding-window counter
         # that can come before a slot is actually free; a client retrying then gets a fresh answer.
-        reset_after_s = max(0, math.ceil(stats.reset_time - time.time()))
-        if not allowed:
-            # Retry-After: 0 would invite an immediate retry that is refused again.
-            reset_after_s = max(1, reset_after_s)
-        return Decision(allowed, policy.limit, max(0, stats.remaining), reset_after_s)
+        return self._decision(policy, allowed, stats.remaining, stats.reset_time - time.time())
 
     async def storage_ready(self) -> bool:
         """Whether the counting storage answers now (one PING for Redis); for /readyz."""
@@ -124,8 +164,8 @@ class Limiter:
             return True
         try:
             async with asyncio.timeout(self.timeout_s):
-                return bool(await self._storage.check())
-        except (StorageError, TimeoutError, OSError):
+                return bool(await redis.asyncio.Redis(connection_pool=self._pool).ping())
+        except (RedisError, TimeoutError, OSError):
             return False
 
     async def aclose(self) -> None:
@@ -165,13 +205,11 @@ class Limiter:
             self._failures_in_outage = 0
 
 
-def _storage(
-    uri: str, key_prefix: str, timeout_s: float
-) -> tuple[str, Storage, redis.asyncio.ConnectionPool | None]:
+def _pool(uri: str, timeout_s: float) -> tuple[str, str, redis.asyncio.ConnectionPool | None]:
     uri = uri.removeprefix("async+")
     scheme = urlsplit(uri).scheme
     if scheme == "memory":
-        return scheme, _from_string("async+memory://", wrap_exceptions=True), None
+        return scheme, uri, None
     if scheme in ("redis", "rediss"):
         # Our own pool, so that connect and read time out quickly and a failed call is not retried
         # behind our deadline; the pool reconnects on the next call once Redis is back.
@@ -181,16 +219,23 @@ def _storage(
             socket_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
-        storage = _from_string(
-            f"async+{uri}",
-            wrap_exceptions=True,
-            implementation="redispy",
-            connection_pool=pool,
-            key_prefix=key_prefix,
-        )
-        return scheme, storage, pool
+        return scheme, uri, pool
     raise ValueError(
         f"unsupported rate-limit storage {scheme!r}: use memory://, redis:// or rediss://"
+    )
+
+
+def _limits_storage(
+    uri: str, key_prefix: str, pool: redis.asyncio.ConnectionPool | None
+) -> Storage:
+    if pool is None:
+        return _from_string("async+memory://", wrap_exceptions=True)
+    return _from_string(
+        f"async+{uri}",
+        wrap_exceptions=True,
+        implementation="redispy",
+        connection_pool=pool,
+        key_prefix=key_prefix,
     )
 
 

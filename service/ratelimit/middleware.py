@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,6 +93,11 @@ class RateLimitMiddleware:
         self.limiter = limiter
         self.default_policy = default_policy
         self.policies = [_compile(RoutePolicy(*rp)) for rp in route_policies]
+        # Methods some route policy may apply to: other requests (most reads) meet only the
+        # default policy and skip route matching altogether.
+        self._policy_methods = {p.method for p in self.policies}
+        self._any_method = "*" in self._policy_methods
+        self._policy_fields: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         # The app's own route table, when given: the route a request is charged for is then the
         # one the router will dispatch it to (its first full match), whatever the spelling.
         self.routes = routes
@@ -152,12 +156,17 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        check, decision = min(counted, key=lambda cd: (cd[1].remaining, -cd[1].reset_after_s))
-        extra = self._headers(check, decision)
+        if len(counted) == 1:
+            check, decision = counted[0]
+        else:
+            check, decision = min(counted, key=lambda cd: (cd[1].remaining, -cd[1].reset_after_s))
+        extra = self._raw_headers(check, decision)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(extra)
+                # Appended as raw pairs: nothing below sets these fields, and MutableHeaders'
+                # search-and-replace cost more than the counting itself.
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -168,6 +177,8 @@ class RateLimitMiddleware:
         if self.default_policy is not None:
             checks.append(_Check("client", self.default_policy, f"client:{client}"))
         method = scope["method"]
+        if not self._any_method and method not in self._policy_methods:
+            return checks
         routed = _routed(self.routes, scope) if self.routes is not None else None
         for policy in self.policies:
             if policy.method not in ("*", method):
@@ -182,6 +193,27 @@ class RateLimitMiddleware:
                 _Check(policy.name, policy.policy, f"{policy.name}:{policy.key_func(ctx)}")
             )
         return checks
+
+    def _raw_headers(self, check: _Check, decision: Decision) -> list[tuple[bytes, bytes]]:
+        if self.headers == "draft-8":
+            return [
+                (name.lower().encode(), value.encode())
+                for name, value in self._headers(check, decision).items()
+            ]
+        fields = self._policy_fields.get((decision.limit, check.policy.window_s))
+        if fields is None:
+            # The policy field and the start of the RateLimit field are the same on every
+            # response under one policy: built once.
+            fields = (
+                f"{decision.limit};w={check.policy.window_s}".encode(),
+                f"limit={decision.limit}, remaining=".encode(),
+            )
+            self._policy_fields[(decision.limit, check.policy.window_s)] = fields
+        policy, head = fields
+        return [
+            (b"ratelimit-policy", policy),
+            (b"ratelimit", b"%s%d, reset=%d" % (head, decision.remaining, decision.reset_after_s)),
+        ]
 
     def _headers(self, check: _Check, decision: Decision) -> dict[str, str]:
         limit, window = decision.limit, check.policy.window_s

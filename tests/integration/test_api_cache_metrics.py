@@ -115,7 +115,10 @@ def test_metrics_report_requests_by_route_template(
     assert store_id not in text  # raw paths never become labels
     assert 'route="unmatched"' in text
     assert "process_resident_memory_bytes" in text
-    assert 'circuit_breaker_state{name="openai"} 0.0' in text
+    assert 'circuit_breaker_state{name="openai",state="closed"} 1.0' in text
+    assert 'circuit_breaker_state{name="openai",state="open"} 0.0' in text
+    assert re.search(r'pickup_build_info\{commit="[0-9a-f]{12}",version="[^"]+"\} 1', text)
+    assert 'readiness_check_state{check="database",state="ok"} 1.0' in text  # set by the scrape
 
 
 def test_metrics_can_require_a_token(make_settings: Callable[..., Any], clock: Any) -> None:
@@ -203,3 +206,11 @@ def test_uncached_large_responses_are_compressed_only_for_clients_that_ask(
     )
     assert "content-encoding" not in plain.headers
     assert packed.json() == plain.json()
+
+
+def test_build_info_names_the_configured_commit(
+    make_settings: Callable[..., Any], clock: Any
+) -> None:
+    with TestClient(create_app(make_settings(BUILD_COMMIT="0123abcd"), clock=clock)) as c:
+        text = c.get("/metrics").text
+    assert re.search(r'pickup_build_info\{commit="0123abcd",version="[^"]+"\} 1', text)

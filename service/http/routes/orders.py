@@ -9,6 +9,7 @@ from service.domain.models import OrderStatus
 from service.http import parsing, presenters
 from service.http import schemas as s
 from service.http.auth import principal
+from service.http.caching import PRIVATE_CACHE_CONTROL, negotiated_json
 from service.http.context import context
 from service.http.endpoint import Endpoint
 from service.http.responses import JSONResponse
@@ -49,7 +50,9 @@ async def place_order(request: Request) -> Response:
 async def get_order(request: Request) -> Response:
     order_id = parsing.path_id(request, "order_id", "order")
     order = await orders.get_order(context(request).repo, principal(request), order_id)
-    return JSONResponse(presenters.order(order))
+    # Polling clients revalidate: a 304 saves the body (the order is still read, to check the
+    # caller may see it).
+    return negotiated_json(request, presenters.order(order), cache_control=PRIVATE_CACHE_CONTROL)
 
 
 async def cancel_order(request: Request) -> Response:

@@ -10,7 +10,14 @@ from service.domain.models import WEEKDAYS, OpeningInterval
 from service.http import parsing, presenters
 from service.http import schemas as s
 from service.http.auth import principal
-from service.http.caching import MENU_ENTITY, STORE_ENTITY, STORES_ENTITY, cached_json
+from service.http.caching import (
+    MENU_ENTITY,
+    STORE_ENTITY,
+    STORES_ENTITY,
+    VOLATILE_CACHE_CONTROL,
+    cached_json,
+    negotiated_json,
+)
 from service.http.context import context
 from service.http.endpoint import Endpoint
 from service.http.responses import JSONResponse
@@ -72,7 +79,11 @@ async def get_slots(request: Request) -> Response:
     q = parsing.query(request, s.SlotsQuery)
     ctx = context(request)
     _, found = await stores.get_slots(ctx.repo, store_id, q.date, now=ctx.clock())
-    return JSONResponse(presenters.page([presenters.slot(x) for x in found], None))
+    return negotiated_json(
+        request,
+        presenters.page([presenters.slot(x) for x in found], None),
+        cache_control=VOLATILE_CACHE_CONTROL,
+    )
 
 
 def _store_fields(values: dict[str, Any]) -> dict[str, Any]:

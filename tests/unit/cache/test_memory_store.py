@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.cache.memory import MemoryCacheStore
+from service.cache.memory import ENTRY_OVERHEAD_BYTES, MemoryCacheStore
 
 
 class FakeClock:
@@ -94,3 +94,43 @@ async def test_a_non_positive_ttl_stores_nothing() -> None:
 def test_a_store_must_hold_at_least_one_entry() -> None:
     with pytest.raises(ValueError):
         MemoryCacheStore(max_entries=0)
+
+
+async def test_the_store_is_bounded_in_bytes_evicting_the_least_recently_used() -> None:
+    store = MemoryCacheStore(max_entries=1000, max_bytes=3 * (1 + 1000 + ENTRY_OVERHEAD_BYTES))
+    for key in "abc":
+        await store.set(key, b"x" * 1000, ttl_s=60)
+    assert await store.get("a") is not None  # a is now the most recently used
+
+    await store.set("d", b"y" * 1000, ttl_s=60)
+
+    assert await store.get("b") is None
+    assert {k: await store.get(k) is not None for k in "acd"} == {"a": True, "c": True, "d": True}
+    assert store.size_bytes <= 3 * (1 + 1000 + ENTRY_OVERHEAD_BYTES)
+
+
+async def test_replacing_and_deleting_values_keeps_the_byte_count_exact() -> None:
+    store = MemoryCacheStore(max_entries=10, max_bytes=1_000_000)
+    await store.set("k", b"1" * 500, ttl_s=60)
+    await store.set("k", b"2" * 100, ttl_s=60)
+    assert store.size_bytes == 1 + 100 + ENTRY_OVERHEAD_BYTES
+    await store.delete("k")
+    assert store.size_bytes == 0
+
+
+async def test_a_value_larger_than_the_whole_budget_is_not_cached_and_evicts_nothing() -> None:
+    store = MemoryCacheStore(max_entries=10, max_bytes=2000)
+    await store.set("small", b"s", ttl_s=60)
+    await store.set("huge", b"h" * 5000, ttl_s=60)
+
+    assert await store.get("huge") is None
+    assert await store.get("small") == b"s"
+
+
+async def test_an_indirect_read_follows_the_pointer_in_one_call() -> None:
+    store = MemoryCacheStore(max_entries=10)
+    assert await store.get_indirect("v:menu", "menu@", "/body") == (None, None)
+    await store.set("v:menu", b"abc", ttl_s=60)
+    assert await store.get_indirect("v:menu", "menu@", "/body") == (b"abc", None)
+    await store.set("menu@abc/body", b"{}", ttl_s=60)
+    assert await store.get_indirect("v:menu", "menu@", "/body") == (b"abc", b"{}")

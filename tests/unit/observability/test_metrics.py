@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def test_the_pool_gauge_reports_what_the_callback_returns_at_scrape_time() -> No
     assert 'db_pool_connections{state="idle"} 3.0' in text
 
 
-def test_circuit_breaker_states_are_ordered_by_severity() -> None:
+def test_circuit_breaker_state_is_one_series_per_state_set_to_one_for_the_current_state() -> None:
     metrics = Metrics()
     metrics.set_circuit_state("openai", "open")
     metrics.set_circuit_state("postgres", "half-open")
@@ -82,9 +83,75 @@ def test_circuit_breaker_states_are_ordered_by_severity() -> None:
 
     text = rendered(metrics)
 
-    assert 'circuit_breaker_state{name="openai"} 2.0' in text
-    assert 'circuit_breaker_state{name="postgres"} 1.0' in text
-    assert 'circuit_breaker_state{name="redis"} 0.0' in text
+    assert 'circuit_breaker_state{name="openai",state="open"} 1.0' in text
+    assert 'circuit_breaker_state{name="openai",state="closed"} 0.0' in text
+    assert 'circuit_breaker_state{name="openai",state="half_open"} 0.0' in text
+    assert 'circuit_breaker_state{name="postgres",state="half_open"} 1.0' in text
+    assert 'circuit_breaker_state{name="postgres",state="open"} 0.0' in text
+    assert 'circuit_breaker_state{name="redis",state="closed"} 1.0' in text
+    assert 'circuit_breaker_state{name="redis",state="half_open"} 0.0' in text
+
+
+def test_an_unknown_breaker_state_is_refused_rather_than_exported() -> None:
+    with pytest.raises(ValueError, match="sleepy"):
+        Metrics().set_circuit_state("openai", "sleepy")
+
+
+def test_build_info_names_the_version_and_commit() -> None:
+    metrics = Metrics()
+    metrics.set_build_info("1.2.3", "abc123def456")
+
+    assert 'pickup_build_info{commit="abc123def456",version="1.2.3"} 1.0' in rendered(metrics)
+
+
+def test_no_created_timestamp_series_are_exported() -> None:
+    metrics = Metrics()
+    metrics.observe_request("GET", "/healthz", 200, 0.001)
+    metrics.cache_request("menu", "hit")
+    with metrics.db_query("json", "ping"):
+        pass
+
+    assert "_created" not in rendered(metrics)
+
+
+async def test_readiness_checks_are_recorded_when_evaluated_and_on_every_scrape() -> None:
+    metrics = Metrics()
+    cache_state = "ok"
+
+    async def database() -> tuple[str, dict[str, str]]:
+        raise ConnectionRefusedError("no database")
+
+    async def cache() -> tuple[str, dict[str, str]]:
+        return cache_state, {}
+
+    checks = metrics.record_readiness({"database": database, "cache": cache}, timeout_s=1)
+    assert await checks["cache"]() == ("ok", {})  # what /readyz sees is unchanged
+    with pytest.raises(ConnectionRefusedError):
+        await checks["database"]()
+    text = rendered(metrics)
+    assert 'readiness_check_state{check="cache",state="ok"} 1.0' in text
+    assert 'readiness_check_state{check="database",state="down"} 1.0' in text
+    assert 'readiness_check_state{check="database",state="ok"} 0.0' in text
+
+    cache_state = "degraded"
+    await metrics.refresh()  # a scrape, with nobody polling /readyz
+
+    text = rendered(metrics)
+    assert 'readiness_check_state{check="cache",state="degraded"} 1.0' in text
+    assert 'readiness_check_state{check="cache",state="ok"} 0.0' in text
+
+
+async def test_a_readiness_check_that_hangs_is_down_at_scrape_time() -> None:
+    metrics = Metrics()
+
+    async def hangs() -> tuple[str, dict[str, str]]:
+        await asyncio.Event().wait()
+        return "ok", {}
+
+    metrics.record_readiness({"database": hangs}, timeout_s=0.01)
+    await metrics.refresh()
+
+    assert 'readiness_check_state{check="database",state="down"} 1.0' in rendered(metrics)
 
 
 def test_single_process_mode_reports_resident_memory() -> None:
@@ -122,6 +189,9 @@ WORKER = textwrap.dedent(
     metrics.observe_request("GET", "/stores/{store_id}/menu", 200, 0.003)
     metrics.cache_request("menu", "miss")
     metrics.track_db_pool(lambda: {"in_use": 2})
+    metrics.set_circuit_state("openai", "open")
+    metrics.set_readiness("cache", "degraded")
+    metrics.set_build_info("1.2.3", "abc")
     metrics.render()
     print(os.getpid())
     """
@@ -163,6 +233,10 @@ def test_multiprocess_mode_merges_the_samples_of_every_worker(tmp_path: Path) ->
     )
     assert 'cache_requests_total{cache="menu",result="miss"} 2.0' in text
     assert 'db_pool_connections{state="in_use"} 4.0' in text
+    assert 'circuit_breaker_state{name="openai",state="open"} 1.0' in text
+    assert 'readiness_check_state{check="cache",state="degraded"} 1.0' in text
+    assert 'pickup_build_info{commit="abc",version="1.2.3"} 1.0' in text
+    assert "_created" not in text
     for pid in worker_pids:
         assert f'process_resident_memory_bytes{{pid="{pid}"}}' in text
 

@@ -275,3 +275,54 @@ def test_an_empty_metrics_token_is_refused_rather_than_accepting_everyone(
 ) -> None:
     with pytest.raises(ValueError):
         metrics_endpoint(metrics, "")
+
+
+def test_the_access_line_has_the_fields_and_order_of_a_structlog_line(
+    metrics: Metrics, json_output: io.StringIO
+) -> None:
+    client = TestClient(build_app(metrics))
+    client.get("/stores/7", headers={"X-Request-ID": "trace-me"})
+    structlog.contextvars.bind_contextvars(request_id="trace-me")
+    structlog.get_logger("access").info(
+        "request", method="GET", route="/x", path="/x", status=200, duration_ms=1.5
+    )
+
+    records = [json.loads(raw) for raw in json_output.getvalue().splitlines()]
+    fast, slow = [record for record in records if record["event"] == "request"]
+    assert list(fast) == list(slow)
+    assert fast["method"] == "GET"
+    assert fast["path"] == "/stores/7"
+    assert fast["status"] == 200
+    assert fast["level"] == "info"
+    assert isinstance(fast["duration_ms"], float)
+    assert len(fast["timestamp"]) == len(slow["timestamp"])
+    assert fast["timestamp"].endswith("Z")
+    assert fast["timestamp"][:16] == slow["timestamp"][:16]
+
+
+def test_the_access_line_scrubs_credentials_in_the_path(
+    metrics: Metrics, json_output: io.StringIO
+) -> None:
+    client = TestClient(build_app(metrics))
+    client.get("/v1/orders/https:%2F%2Fbob:hunter2@example.com")
+
+    (line,) = [json.loads(raw) for raw in json_output.getvalue().splitlines() if '"request"' in raw]
+    assert "hunter2" not in line["path"]
+    assert line["path"].startswith("/v1/orders/https://bob:***@")
+
+
+def test_no_access_line_is_written_above_the_info_level(metrics: Metrics) -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    configure_logging("WARNING", stream=buffer)
+    try:
+        TestClient(build_app(metrics)).get("/stores/7")
+    finally:
+        structlog.reset_defaults()
+        root.handlers, root.level = saved_handlers, saved_level
+        configure_logging("INFO", stream=io.StringIO())
+        structlog.reset_defaults()
+
+    assert '"request"' not in buffer.getvalue()
+    assert requests_counted(metrics, "/stores/{store_id}", "200") == 1

@@ -1,0 +1,92 @@
+"""The access line, rendered straight to bytes.
+
+One line per request is the hottest log call there is: structlog's processor chain (context
+merge, level, timestamp, stack info, redaction, rendering) cost ~20 µs per line, a sixth of a
+cached read. This writer emits the same JSON object with the same fields in the same order
+(`method, route, path, status, duration_ms, event, request_id, level, timestamp, message`) in one
+orjson call and one write. Every other log line still goes through structlog.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+import orjson
+
+
+class AccessLineWriter:
+    def __init__(self, stream: IO[Any], *, scrub: Callable[[str], str]) -> None:
+        # `scrub` is the redaction structlog applies to every logged string.
+        self._scrub = scrub
+        # Binary streams (stdout's buffer) take the bytes as they are; a text stream (a test's
+        # StringIO) takes them decoded.
+        self._stream = stream  # held: a text wrapper that is collected closes its buffer
+        try:
+            self._fd: int | None = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # io.StringIO and friends
+            self._fd = None
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, now: float) -> str:
+        # The same ISO-8601 UTC form as structlog's TimeStamper(fmt="iso", utc=True); the part
+        # up to the second changes once a second, so it is formatted once a second.
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+        return "%s%06dZ" % (self._second_text, (now - second) * 1_000_000)  # noqa: UP031
+
+    def _clean(self, text: str) -> str:
+        # No colon, no whitespace of any kind (isprintable() is False for every separator but
+        # the ASCII space): then none of the credential patterns can match and the redaction
+        # regexes are skipped. Most paths and every method take this branch.
+        if ":" not in text and " " not in text and text.isprintable():
+            return text
+        return self._scrub(text)
+
+    def write(
+        self, method: str, route: str, path: str, status: int, duration_s: float, request_id: str
+    ) -> None:
+        line = orjson.dumps(
+            {
+                "method": self._clean(method),
+                "route": route,
+                # The path comes from the client: the same scrubbing as any logged string.
+                "path": self._clean(path),
+                "status": status,
+                "duration_ms": round(duration_s * 1000, 3),
+                "event": "request",
+                "request_id": request_id,
+                "level": "info",
+                "timestamp": self._timestamp(time.time()),
+                "message": "request",
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+        if self._fd is not None:
+            # Straight to the file descriptor, one write per line, as unbuffered as structlog's
+            # print-and-flush: a crash loses nothing already answered. Every other writer to
+            # this stream flushes after each line, so no buffered text can be overtaken.
+            while line:
+                line = line[os.write(self._fd, line) :]
+        else:
+            self._stream.write(line.decode())
+            self._stream.flush()
+
+
+_current: AccessLineWriter | None = None
+
+
+def install(writer: AccessLineWriter | None) -> None:
+    global _current
+    _current = writer
+
+
+def current() -> AccessLineWriter | None:
+    """The writer configure_logging set up, or None when access lines must go through
+    structlog (console rendering, or a level above info drops them)."""
+    return _current
