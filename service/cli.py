@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from service.ai import fake_openai
 from service.config import (
@@ -147,7 +150,7 @@ def serve(settings: Settings) -> int:
     if problem is not None:
         problem.log()
         return EXIT_DEPENDENCY
-    uvicorn.run(
+    config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
         host=settings.host,
@@ -167,7 +170,36 @@ def serve(settings: Settings) -> int:
         # rewrite the client address first, letting a local client rotate it to dodge limits.
         proxy_headers=False,
     )
+    server = uvicorn.Server(config)
+    # uvicorn binds "::" with IPV6_V6ONLY (asyncio's default), i.e. IPv6 only: the socket is made
+    # here so that "::" really is dual stack and IPv4 clients still get through.
+    sock = dual_stack_socket(settings.port) if settings.host == "::" else config.bind_socket()
+    try:
+        if config.workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    if config.workers == 1 and not server.started:
+        return 3  # as uvicorn.run: the application failed to start
     return 0
+
+
+def dual_stack_socket(port: int) -> socket.socket:
+    """A listening TCP socket on every IPv6 and IPv4 address (IPv4 as ::ffff:a.b.c.d)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(("::", port))
+    sock.set_inheritable(True)
+    log = structlog.get_logger("service")
+    log.info("listening", address=f"http://[::]:{port}", dual_stack=True)
+    return sock
 
 
 def config_check(settings: Settings) -> int:

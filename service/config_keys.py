@@ -37,7 +37,11 @@ class ServerSettings(BaseModel):
         "development",
         description="development | test | production; production enforces required keys",
     )
-    host: str = Field("127.0.0.1", description="Interface to bind; use 0.0.0.0 in containers")
+    host: str = Field(
+        "::",
+        description="Interface to bind; :: is every IPv6 and IPv4 address (dual stack, as "
+        "Railway's IPv6 private network needs); 127.0.0.1 keeps a server local",
+    )
     port: int = Field(3001, ge=1, le=65535, description="TCP port (platforms inject PORT)")
     web_concurrency: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
