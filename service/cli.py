@@ -8,6 +8,7 @@ import json
 import socket
 import sys
 import time
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +26,68 @@ from service.observability import configure_logging
 from service.repositories.postgres import DatabaseUnavailableError
 from service.usecases.seed import DemoCatalog
 
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+
+
+class Subcommands:
+    """add_subparsers' action, whose parsers all show their defaults in --help."""
+
+    def __init__(self, action: Any) -> None:
+        self._action = action
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._action.add_parser(
+            name, formatter_class=HELP_FORMAT, **kwargs
+        )
+        return parser
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pickup", description="Pickup service")
-    commands = parser.add_subparsers(dest="command", required=True)
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option of `pickup`, each with help and its default shown."""
+    parser = argparse.ArgumentParser(
+        prog="pickup", description="Pickup service", formatter_class=HELP_FORMAT
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {package_version('pickup-service')}"
+    )
+    commands = Subcommands(parser.add_subparsers(dest="command", required=True))
 
     commands.add_parser("serve", help="run the HTTP service (uvicorn) from the environment")
 
     config = commands.add_parser("config", help="configuration tools")
-    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_commands = Subcommands(config.add_subparsers(dest="config_command", required=True))
     config_commands.add_parser(
         "check", help="validate the configuration and show it, secrets hidden"
     )
     config_commands.add_parser("docs", help="print docs/env-keys.md, generated from Settings")
 
     seed = commands.add_parser("seed", help="load a deterministic demo or scaled dataset")
-    seed.add_argument("--stores", type=int, default=5)
-    seed.add_argument("--items-per-store", type=int, default=40)
-    seed.add_argument("--orders", type=int, default=200)
-    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--stores", type=positive, default=5, help="stores to create")
+    seed.add_argument("--items-per-store", type=positive, default=40, help="menu items per store")
+    seed.add_argument("--orders", type=non_negative, default=200, help="orders to create")
+    seed.add_argument("--seed", type=int, default=42, help="random seed: same seed, same data")
 
     db = commands.add_parser("db", help="PostgreSQL schema migrations")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands = Subcommands(db.add_subparsers(dest="db_command", required=True))
     migrate = db_commands.add_parser(
         "migrate", help="apply pending migrations (safe to run concurrently)"
     )
@@ -54,15 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         "--to", default="head", help="stop at this revision (the lab's naive baseline: 0001)"
     )
     rollback = db_commands.add_parser("rollback", help="revert the latest migrations")
-    rollback.add_argument("--steps", type=int, default=1)
+    rollback.add_argument("--steps", type=positive, default=1, help="migrations to revert")
     db_commands.add_parser("status", help="show applied and pending migrations")
 
     data = commands.add_parser("data", help="move all data between backends")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_commands = Subcommands(data.add_subparsers(dest="data_command", required=True))
     export = data_commands.add_parser("export", help="write every record to a JSON document")
-    export.add_argument("file", type=Path)
+    export.add_argument("file", type=Path, help="the JSON document to write")
     load = data_commands.add_parser("import", help="upsert every record of an exported document")
-    load.add_argument("file", type=Path)
+    load.add_argument("file", type=Path, help="a document written by `pickup data export`")
 
     setup_dev = commands.add_parser(
         "setup-dev", help="create .env, the dev database and demo data (idempotent)"
@@ -72,22 +113,26 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser(
         "check-404", help="request every documented route and doc link; fail on any 404"
     )
-    check.add_argument("--base-url", default=None, help="default: http://127.0.0.1:$PORT")
+    check.add_argument(
+        "--base-url", default=None, help="the server to check; unset: http://127.0.0.1:$PORT"
+    )
     check.add_argument("--staff-key", default=None, help="lets order routes use a real order id")
     check.add_argument(
         "--docs",
         nargs="*",
         type=Path,
         default=None,
-        help="markdown files to scan (default: README.md docs/*.md)",
+        help="markdown files to scan; unset: README.md docs/*.md",
     )
 
     fake = commands.add_parser(
         "fake-openai", help="an OpenAI-compatible Chat Completions server for tests and the lab"
     )
     fake_openai.add_cli_arguments(fake)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "config" and args.config_command == "docs":
         print(env_keys_markdown(), end="")
         return 0
@@ -132,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DataFileError, DatabaseUnavailableError) as exc:
         print(f"pickup: {exc}", file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command}")
+    print(f"pickup: unknown command {args.command}", file=sys.stderr)
     return 2
 
 
