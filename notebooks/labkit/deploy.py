@@ -489,7 +489,7 @@ class DrillConfig:
     ) -> DrillConfig:
         if profile == "quick":
             return cls(6, 1.0, 30.0, 2.0, 1, previous_ref, new_ref)
-        return cls(12, 5.0, 30.0, 5.0, 2, previous_ref, new_ref)
+        return cls(12, 5.0, 30.0, 4.0, 3, previous_ref, new_ref)
 
 
 @dataclass

@@ -41,7 +41,12 @@ STRATEGIES: dict[str, Callable[[Storage], RateLimiter]] = {
     "moving-window": MovingWindowRateLimiter,
 }
 
-log = structlog.get_logger(__name__)
+
+def _log() -> Any:
+    # Looked up when an outage starts or ends (rare), not bound at import: a logger cached on
+    # first use keeps whatever configuration was active then, and these two lines must follow
+    # the current one (the app's, or a test's capture).
+    return structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +188,7 @@ class Limiter:
         # counter above already says how many.
         if self._healthy:
             self._healthy = False
-            log.error(
+            _log().error(
                 "rate_limiter_storage_failed",
                 storage=self._scheme,
                 strategy=self.strategy_name,
@@ -197,7 +202,7 @@ class Limiter:
     def _recovered(self) -> None:
         if not self._healthy:
             self._healthy = True
-            log.info(
+            _log().info(
                 "rate_limiter_storage_recovered",
                 storage=self._scheme,
                 failed_calls=self._failures_in_outage,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.procs import FakeOpenAI, Service
@@ -39,14 +40,23 @@ def fake_openai(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def ai_service(tmp_path_factory: pytest.TempPathFactory, fake_openai: str) -> Iterator[str]:
     """Calls the fake OpenAI with a short deadline, and a breaker that retries after 0.5 s."""
-    yield from serve(
+    for url in serve(
         tmp_path_factory.mktemp("ai-service"),
         OPENAI_API_KEY="sk-test-x",
         OPENAI_BASE_URL=f"{fake_openai}/v1",
         OPENAI_TIMEOUT_MS="300",
         BREAKER_FAIL_MAX="3",
         BREAKER_RESET_TIMEOUT_S="0.5",
-    )
+    ):
+        # The first recommendation loads the openai SDK (lazily, to keep idle workers small).
+        # One call before the scenario starts keeps that load out of its one-second phases,
+        # which are about the breaker, not start-up.
+        store_id = httpx.get(f"{url}/v1/stores?limit=1").json()["items"][0]["id"]
+        warm = httpx.post(
+            f"{url}/v1/stores/{store_id}/recommendations", json={"preferences": "tea"}, timeout=30
+        )
+        assert warm.status_code == 200, warm.text
+        yield url
 
 
 def limited(cwd: Path, trust_proxy: str) -> Iterator[str]:
