@@ -26,7 +26,7 @@ from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.compression import GZipWhenAcceptedMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.responses import JSONResponse
-from service.http.routes import ai, health, orders, stores
+from service.http.routes import ai, docs, health, orders, stores
 from service.http.routing import routes_by_path
 from service.observability import Metrics, RequestContextMiddleware, configure_logging
 from service.observability.build import build_commit
@@ -49,6 +49,7 @@ ENDPOINTS: list[Endpoint] = [
     *stores.ENDPOINTS,
     *orders.ENDPOINTS,
     *ai.ENDPOINTS,
+    *docs.ENDPOINTS,
 ]
 CORS_REQUEST_HEADERS = [
     "Authorization",
