@@ -25,6 +25,7 @@ from service.http.endpoint import Budget, Endpoint
 from service.http.middleware.body_limit import BodyLimitMiddleware
 from service.http.middleware.compression import GZipWhenAcceptedMiddleware
 from service.http.middleware.security_headers import SecurityHeadersMiddleware
+from service.http.middleware.unexpected_error import UnexpectedErrorMiddleware
 from service.http.responses import JSONResponse
 from service.http.routes import ai, docs, health, orders, stores
 from service.http.routing import routes_by_path
@@ -102,6 +103,8 @@ def middleware_stack(
                 max_age=600,
             )
         )
+    # Inside the layers that add headers, so a 500 carries them like any other answer.
+    stack.append(Middleware(UnexpectedErrorMiddleware, handler=errors.unexpected_error))
     if settings.rate_limit_enabled:
         stack.append(rate_limit_middleware(settings, limiter, endpoints, routes))
     if settings.compression_enabled:
@@ -210,14 +213,20 @@ def create_app(
         )
     spec = openapi.document(endpoints, version=version("pickup-service"))
     routes = routes_by_path(endpoints)
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=middleware_stack(settings, limiter, metrics, endpoints, routes),
         exception_handlers={
             ClientDisconnect: errors.client_disconnected,
             PickupError: errors.pickup_error,
             HTTPException: errors.http_error,
+            # Only what escapes the middleware stack itself lands here (UnexpectedErrorMiddleware
+            # answers everything else inside the header-adding layers).
             Exception: errors.unexpected_error,
         },
         lifespan=lifespan,
     )
+    # A slash redirect builds its Location from the request's Host header, which anyone can
+    # set (an open redirect / cache-poisoning vector): a path we do not serve is a plain 404.
+    app.router.redirect_slashes = False
+    return app

@@ -190,6 +190,9 @@ def serve(settings: Settings) -> int:
     # Our structlog setup owns every log line (JSON, secrets redacted); uvicorn's own config
     # would add unredacted handlers and a second access log.
     configure_logging(settings.log_level)
+    for warning in settings.warnings():
+        # Loud on purpose: the process works, but not as the operator probably believes.
+        print(f"pickup: WARNING: {warning}", file=sys.stderr)
     # Each dependency once, before the port is bound: a failure is one event and exit code 3.
     problem = asyncio.run(preflight(settings))
     if problem is not None:

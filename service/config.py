@@ -27,6 +27,8 @@ from pydantic_settings import (
 )
 
 from service.config_keys import (
+    ISSUED_SECRETS,
+    MIN_SECRET_BITS,
     PLACEHOLDER_SECRETS,
     PRODUCTION_REQUIRED,
     SECRET_FIELDS,
@@ -37,7 +39,9 @@ from service.config_keys import (
     LimiterSettings,
     ObservabilitySettings,
     ServerSettings,
+    secret_strength_bits,
 )
+from service.domain.ids import canonical_id
 from service.errors import ConfigError
 
 __all__ = ["ConfigError", "Settings", "load_settings", "prepare_worker_environment"]
@@ -105,6 +109,8 @@ class Settings(
                 secret: SecretStr | None = getattr(self, name)
                 if secret is not None and _has_placeholder(secret.get_secret_value()):
                     problems.append(f"{name.upper()}: is a placeholder value; set a real secret")
+        if self.app_env == "production":
+            problems += self._production_policy()
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -116,8 +122,68 @@ class Settings(
             return self.app_env != "production"
         return self.seed_demo_data
 
+    def _production_policy(self) -> list[str]:
+        """What a deployment must not get away with: secrets that look guessable, a staff key
+        that is also the admin token (it would make that key admin), a scope naming no store,
+        per-process caches and limits behind several workers, anonymous metrics. Problems name
+        the key and the reason, never the value."""
+        problems: list[str] = []
+        for name in ISSUED_SECRETS:
+            secret: SecretStr | None = getattr(self, name)
+            if secret is None:
+                continue
+            values = (
+                [key for _, key in self.staff_keys()]
+                if name == "staff_api_keys"
+                else [secret.get_secret_value()]
+            )
+            if any(secret_strength_bits(value) < MIN_SECRET_BITS for value in values):
+                problems.append(
+                    f"{name.upper()}: too guessable (repeated characters, common words, runs or "
+                    f"keyboard patterns); use a random value such as `openssl rand -hex 32`"
+                )
+        admin = self.admin_token.get_secret_value() if self.admin_token else None
+        if admin is not None and any(key == admin for _, key in self.staff_keys()):
+            problems.append(
+                "ADMIN_TOKEN: must differ from every staff key (it would make it admin)"
+            )
+        if any(store is not None and canonical_id(store) is None for store, _ in self._raw_keys()):
+            problems.append(
+                "STAFF_API_KEYS: a store-scoped key must name its store by id (STORE_UUID:KEY)"
+            )
+        if self.web_concurrency > 1 and self.redis_url is None:
+            problems.append(
+                "WEB_CONCURRENCY: more than one worker needs REDIS_URL, or each worker keeps its "
+                "own cache (stale reads after edits) and its own rate limits (multiplied)"
+            )
+        if self.metrics_enabled and self.metrics_token is None:
+            problems.append(
+                "METRICS_TOKEN: required in production while METRICS_ENABLED=true "
+                "(/metrics must not be anonymous)"
+            )
+        return problems
+
+    def warnings(self) -> list[str]:
+        """Configurations that work but not as an operator would expect (said at start-up)."""
+        found = []
+        if self.web_concurrency > 1 and self.redis_url is None:
+            found.append(
+                f"WEB_CONCURRENCY={self.web_concurrency} without REDIS_URL: every worker has its "
+                "own cache and rate limiter, so public reads may stay stale after an edit for up "
+                f"to CACHE_TTL_SECONDS={self.cache_ttl_seconds:g}s and every limit is multiplied "
+                "by the number of workers; set REDIS_URL (refused in production)"
+            )
+        return found
+
     def staff_keys(self) -> list[tuple[str | None, str]]:
-        """(store id or None for every store, key) pairs."""
+        """(store id or None for every store, key) pairs; a store id in any UUID spelling is
+        made canonical, as request paths are, so the scope matches."""
+        return [
+            (None if store is None else canonical_id(store) or store, key)
+            for store, key in self._raw_keys()
+        ]
+
+    def _raw_keys(self) -> list[tuple[str | None, str]]:
         if self.staff_api_keys is None:
             return []
         pairs: list[tuple[str | None, str]] = []

@@ -6,6 +6,7 @@ docs/env-keys.md (`pickup config docs`)."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import typing
 from pathlib import Path
@@ -17,6 +18,90 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "secret", "password", "example", "dev-staff-key", "dev-admin-token"}
 )
+# The secrets we issue ourselves (a provider's key or a URL's password is not ours to judge):
+# in production each must look random (`secret_strength_bits`).
+ISSUED_SECRETS = ("staff_api_keys", "admin_token", "metrics_token")
+MIN_SECRET_BITS = 64
+# Words people reach for when asked for a secret; matched after undoing common digit/symbol
+# substitutions, so `p@ssw0rd` counts as `password`.
+WEAK_WORDS = (
+    "password",
+    "passwd",
+    "changeme",
+    "change",
+    "secret",
+    "admin",
+    "letmein",
+    "welcome",
+    "qwerty",
+    "example",
+    "default",
+    "master",
+    "login",
+    "token",
+    "staff",
+    "pickup",
+    "replace",
+    "test",
+    "demo",
+    "dragon",
+    "monkey",
+    "iloveyou",
+    "sunshine",
+    "trustno",
+    "key",
+)
+KEYBOARD_ROWS = (
+    "1234567890",
+    "qwertyuiop",
+    "asdfghjkl",
+    "zxcvbnm",
+    "!@#$%^&*()",
+    # columns and zig-zags people type as "random": 1qaz2wsx, zaq12wsx, 1q2w3e4r
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+    "zaq1xsw2cde3vfr4bgt5nhy6mju7",
+    "1q2w3e4r5t6y7u8i9o0p",
+    "q1w2e3r4t5y6u7i8o9p0",
+)
+_LEET = str.maketrans("0134579@$!|+", "oleastgaslit")
+
+
+def secret_strength_bits(value: str) -> float:
+    """A conservative guess at a secret's entropy, in bits, without a dependency: what is left
+    after removing the guessable parts (weak words, repeats, runs such as `abcd` or `4321`,
+    keyboard rows), at log2 of the character classes left per character."""
+    lowered = value.lower()
+    keep = [True] * len(value)
+    plain = lowered.translate(_LEET)
+    for word in WEAK_WORDS:
+        for found in re.finditer(re.escape(word), plain):
+            keep[found.start() : found.end()] = [False] * len(word)
+    lines = [line for row in KEYBOARD_ROWS for line in (row, row[::-1])]
+    for start in range(len(lowered)):
+        # The longest stretch from here that some keyboard line contains.
+        end = start
+        while end < len(lowered) and any(lowered[start : end + 1] in line for line in lines):
+            end += 1
+        if end - start >= 3:
+            keep[start:end] = [False] * (end - start)
+    for i in range(2, len(value)):
+        # Alphabetic or numeric runs: each step the same +1 or -1 (abc, 987, aaa).
+        a, b, c = (ord(ch) for ch in lowered[i - 2 : i + 1])
+        if b - a == c - b and abs(b - a) <= 1:
+            keep[i - 2 : i + 1] = [False] * 3
+    rest = "".join(ch for ch, kept in zip(value, keep, strict=True) if kept)
+    # A chunk repeated right after itself adds nothing (abcxabcx, 0101...).
+    for size in range(len(rest) // 2, 0, -1):
+        rest = re.sub(rf"(.{{{size}}})\1+", r"\1", rest, flags=re.S)
+    pool = (
+        26 * any(ch.islower() for ch in rest)
+        + 26 * any(ch.isupper() for ch in rest)
+        + 10 * any(ch.isdigit() for ch in rest)
+        + 33 * any(not ch.isalnum() for ch in rest)
+    )
+    return len(rest) * math.log2(pool) if pool else 0.0
+
+
 # Must be set explicitly when APP_ENV=production (DATABASE_URL too with DATA_BACKEND=postgres).
 PRODUCTION_REQUIRED = ("port", "data_backend", "staff_api_keys", "admin_token", "openai_api_key")
 SECRET_FIELDS = (
@@ -43,7 +128,13 @@ class ServerSettings(BaseModel):
         "Railway's IPv6 private network needs); 127.0.0.1 keeps a server local",
     )
     port: int = Field(3001, ge=1, le=65535, description="TCP port (platforms inject PORT)")
-    web_concurrency: int = Field(1, ge=1, le=64, description="uvicorn worker processes")
+    web_concurrency: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes; more than one needs REDIS_URL (refused in "
+        "production without it, warned about elsewhere)",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level")
     max_body_bytes: int = Field(
         65536, ge=1024, le=10_485_760, description="Largest request body accepted (bytes)"
@@ -186,6 +277,13 @@ class LimiterSettings(BaseModel):
     rate_limit_ai_max: int = Field(
         10, ge=1, description="AI recommendation calls per window per client"
     )
+    max_live_orders_per_phone: int = Field(
+        5,
+        ge=0,
+        le=1_000_000,
+        description="Orders one phone number may have waiting (not yet collected, cancelled or "
+        "rejected) at one store; the next gets 409 too_many_live_orders; 0 turns the cap off",
+    )
     pickup_code_attempts_max: int = Field(
         5, ge=1, description="Pickup-code attempts per order per window (anti brute force)"
     )
@@ -227,7 +325,9 @@ class ObservabilitySettings(BaseModel):
 
     metrics_enabled: bool = Field(True, description="Serve /metrics and record request metrics")
     metrics_token: SecretStr | None = Field(
-        None, description="When set, /metrics needs Authorization: Bearer <token>"
+        None,
+        description="When set, /metrics needs Authorization: Bearer <token>; required in "
+        "production while METRICS_ENABLED is true",
     )
     prometheus_multiproc_dir: Path | None = Field(
         None, description="Shared metrics directory when WEB_CONCURRENCY>1 (pickup serve makes one)"
@@ -272,7 +372,12 @@ def env_keys_markdown() -> str:
         "Generated from `service/config.py` by `pickup config docs`; do not edit by hand.",
         "Every key is read from the environment or `.env`; an empty value means unset.",
         "With `APP_ENV=production` the keys marked *yes* must be set, and `DATABASE_URL` too",
-        "when `DATA_BACKEND=postgres`; placeholder secrets are refused outside development.",
+        "when `DATA_BACKEND=postgres`, and `METRICS_TOKEN` while `METRICS_ENABLED=true`;",
+        "placeholder secrets are refused outside development. In production `STAFF_API_KEYS`,",
+        "`ADMIN_TOKEN` and `METRICS_TOKEN` must also look random (at least",
+        f"{MIN_SECRET_BITS} bits once weak words, repeats, runs and keyboard rows are discounted),",
+        "no staff key may equal `ADMIN_TOKEN`, a store-scoped staff key names its store by its",
+        "id (a UUID), and `WEB_CONCURRENCY>1` needs `REDIS_URL` (shared cache and limits).",
         "The lab-only switches must keep their defaults in production.",
     ]
     for title, group in GROUPS.items():

@@ -66,12 +66,20 @@ class Availability(Protocol):
 
 class OrderBook(Protocol):
     async def create_order(
-        self, order: Order, *, capacity: int, idempotency: IdempotencyKey | None
+        self,
+        order: Order,
+        *,
+        capacity: int,
+        idempotency: IdempotencyKey | None,
+        phone_cap: int | None = None,
     ) -> tuple[Order, bool]:
-        """Atomically: replay an idempotent retry, or check slot capacity and insert.
+        """Atomically: replay an idempotent retry, or check slot capacity (and, with
+        `phone_cap`, the customer phone's active orders at this store) and insert.
 
         Returns (order, created). Decides with `domain.booking`: IdempotencyConflictError when
-        the key came with a different request, SlotFullError when the slot is full.
+        the key came with a different request, SlotFullError when the slot is full,
+        TooManyLiveOrdersError when the phone is at its cap. Bookings by one phone at one store
+        are serialised, so concurrent requests never exceed the cap.
         """
 
     async def get_order(self, order_id: str) -> Order | None: ...

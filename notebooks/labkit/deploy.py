@@ -41,6 +41,7 @@ from labkit.checks import Check
 from labkit.procs import (
     BIN,
     LAB_ADMIN_TOKEN,
+    LAB_METRICS_TOKEN,
     LAB_STAFF_KEY,
     FakeOpenAI,
     Process,
@@ -538,6 +539,7 @@ def instance_settings(database_url: str, redis_url: str, openai_url: str) -> dic
         "REDIS_URL": redis_url,
         "STAFF_API_KEYS": LAB_STAFF_KEY,
         "ADMIN_TOKEN": LAB_ADMIN_TOKEN,
+        "METRICS_TOKEN": LAB_METRICS_TOKEN,  # /metrics is never anonymous in production
         "OPENAI_API_KEY": "sk-lab-fake-upstream",
         "OPENAI_BASE_URL": f"{openai_url}/v1",
         "TRUST_PROXY": "1",

@@ -39,8 +39,10 @@ __all__ = [
     "wait_http",
 ]
 
-LAB_STAFF_KEY = "lab-staff-key-000000000000001"
-LAB_ADMIN_TOKEN = "lab-admin-token-00000000000001"
+# Random-looking, as production's secrets policy requires of the drill's production profile.
+LAB_STAFF_KEY = "lab-staff-key-7Qm2xVr9Lp4Kz8Wn"
+LAB_ADMIN_TOKEN = "lab-admin-token-Hx3Bt6Yc1Jd5Fs9G"
+LAB_METRICS_TOKEN = "lab-metrics-Nw4Ry8Tu2Ek6Zp0V"
 
 
 class Service(procs.Service):

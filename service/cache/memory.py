@@ -79,6 +79,12 @@ class MemoryCacheStore:
             oldest, (_, evicted) = self._entries.popitem(last=False)
             self._bytes -= _cost(oldest, evicted)
 
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl_s)
+        return ttl_s > 0
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._drop(key)

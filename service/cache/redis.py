@@ -184,6 +184,15 @@ class RedisCacheStore:
             "set", key, lambda: self._client.set(self._key_prefix + key, value, px=ttl_ms)
         )
 
+    async def add(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if ttl_s <= 0:
+            return False
+        ttl_ms = max(1, round(ttl_s * 1000))
+        done = await self._run(
+            "add", key, lambda: self._client.set(self._key_prefix + key, value, px=ttl_ms, nx=True)
+        )
+        return bool(done)
+
     async def delete(self, *keys: str) -> None:
         if not keys:
             return

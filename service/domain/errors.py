@@ -60,6 +60,12 @@ class SlotFullError(ConflictError):
     code = "slot_full"
 
 
+class TooManyLiveOrdersError(ConflictError):
+    """Raised when one phone number already holds the most live orders a store allows."""
+
+    code = "too_many_live_orders"
+
+
 class StoreClosedError(ConflictError):
     """Raised when a store is not accepting orders."""
 

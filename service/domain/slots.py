@@ -30,7 +30,9 @@ def day_slots(store: Store, day: date) -> list[tuple[datetime, datetime]]:
         while start + step <= closes:
             result.append((start.astimezone(tz), (start + step).astimezone(tz)))
             start += step
-    result.sort()
+    # Aware datetimes sharing one tzinfo compare by wall clock (fold ignored), which would
+    # interleave the two passes through a repeated hour: order by the instant itself.
+    result.sort(key=lambda slot: slot[0].astimezone(UTC))
     return result
 
 

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.http.context import context
+from service.http.negotiation import accepts_gzip as gzip_acceptable
 
 JSON = "application/json"
 GZIP, PLAIN = b"g", b"p"
@@ -41,9 +42,10 @@ MENU_ENTITY = "menu:{store_id}"
 
 def accepts_gzip(request: Request) -> bool:
     # The raw header list, not request.headers: that builds a mapping object per request.
+    # q-values count (`gzip;q=0` is a refusal), decided as the gzip middleware decides.
     for name, value in request.scope["headers"]:
-        if name == b"accept-encoding" and b"gzip" in value.lower():
-            return True
+        if name == b"accept-encoding":
+            return gzip_acceptable(value)
     return False
 
 
@@ -120,7 +122,10 @@ async def cached_json(
     settings = ctx.settings
     cache = ctx.cache
     gzipped = settings.compression_enabled and accepts_gzip(request)
-    key = f"{variant}.gz" if gzipped else variant
+    # The encoding is a fixed segment before the variant (which carries client input), so no
+    # spelling of a variant can name another encoding's entry.
+    plain_key = f"identity/{variant}"
+    key = f"gzip/{variant}" if gzipped else plain_key
     version, entry = await cache.lookup(cache_name, entity, key)
     if entry is None:
         encode = ctx.encode
@@ -129,7 +134,7 @@ async def cached_json(
             return _entry(PLAIN, encode(await load()))
 
         async def negotiated() -> bytes:
-            plain = await cache.get_or_load(cache_name, entity, version, variant, encoded)
+            plain = await cache.get_or_load(cache_name, entity, version, plain_key, encoded)
             body = plain[ETAG_LEN + 1 :]
             if len(body) < settings.compression_min_bytes:
                 return plain

@@ -12,7 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from service.domain.ids import canonical_id
+from service.http.auth import principal
 from service.http.context import context
+from service.usecases.access import require_credentials
 
 Handler = Callable[[Request], Awaitable[Response]]
 # The named request budgets (service/app.py `rate_limit_budgets` gives their numbers). Every
@@ -50,10 +52,12 @@ class Endpoint:
             )
 
     def serve(self) -> Handler:
-        """The handler, followed on success by the invalidation this endpoint declares."""
+        """The handler, preceded by the credentials check its `auth` declares and followed on
+        success by the invalidation this endpoint declares."""
+        handler = self._credentials_first(self.handler)
         if not self.invalidates:
-            return self.handler
-        handler, templates = self.handler, self.invalidates
+            return handler
+        templates = self.invalidates
 
         async def serve_and_invalidate(request: Request) -> Response:
             response = await handler(request)
@@ -63,3 +67,18 @@ class Endpoint:
             return response
 
         return serve_and_invalidate
+
+    def _credentials_first(self, handler: Handler) -> Handler:
+        """A request without credentials of the declared kind is a 401 before anything is looked
+        up or parsed, so the answer never depends on whether the id names something (an
+        anonymous probe learns nothing about which orders or stores exist)."""
+        if self.auth not in ("staff", "order", "admin"):
+            return handler
+        order_token = self.auth == "order"
+
+        async def checked(request: Request) -> Response:
+            # A malformed or unknown key is a 401 in principal() already.
+            require_credentials(principal(request), order_token=order_token)
+            return await handler(request)
+
+        return checked

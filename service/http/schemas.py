@@ -3,12 +3,14 @@ let tests check that what the service sends matches what it documents."""
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
 from datetime import date as Date
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -26,7 +28,48 @@ from service.domain.models import WEEKDAYS, OrderStatus
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 assert tuple(Weekday.__args__) == WEEKDAYS  # type: ignore[attr-defined]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+# Characters that reorder what follows them on screen (Trojan Source, CVE-2021-42574).
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+# Shown as nothing although not format characters (category Cf) or whitespace.
+INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0")
+
+
+def _visible(ch: str) -> bool:
+    return not (
+        ch.isspace()
+        or ch in INVISIBLE
+        or unicodedata.category(ch) in ("Cf", "Mn", "Me")
+        or "\ufe00" <= ch <= "\ufe0f"
+    )
+
+
+def _human_text(multiline: bool) -> AfterValidator:
+    """What a person can type and read back: no control characters (a line break only where
+    the field is multi-line), no bidi controls, no line/paragraph separators, and not made only
+    of invisible characters (zero-width spaces, joiners, fillers, whitespace)."""
+    allowed = "\n\t" if multiline else ""
+
+    def check(value: str) -> str:
+        for ch in value:
+            if ch in allowed:
+                continue
+            if ch in BIDI_CONTROLS:
+                raise ValueError("must not contain bidirectional control characters")
+            if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+                raise ValueError("must not contain control characters")
+        if value and not any(_visible(ch) for ch in value):
+            raise ValueError("must contain visible characters")
+        return value
+
+    return AfterValidator(check)
+
+
+# Every free-text field of every request model is one of these (a test checks it).
+Text = Annotated[str, _human_text(multiline=False)]
+MultilineText = Annotated[str, _human_text(multiline=True)]
+Name = Annotated[Text, Field(min_length=1, max_length=100)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 Cents = Annotated[int, Field(ge=0, le=1_000_000, description="Integer minor units")]
 
@@ -80,17 +123,23 @@ class Interval(Input):
 OpeningHours = dict[Weekday, Annotated[list[Interval], Field(max_length=4)]]
 
 
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    # "localtime" is whatever the host is set to, not a zone a store can name.
+    return frozenset(available_timezones() - {"localtime", "posixrules"})
+
+
 def _check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("must be an IANA time zone such as Europe/London") from None
+    # Membership, not "does ZoneInfo() open it": ZoneInfo("America") raises IsADirectoryError
+    # and other spellings other OSErrors, and a file name is not a client's to choose.
+    if value not in _zone_names():
+        raise ValueError("must be an IANA time zone such as Europe/London")
     return value
 
 
 class StoreIn(Input):
     name: Name
-    address: str = Field(min_length=1, max_length=300)
+    address: Text = Field(min_length=1, max_length=300)
     timezone: str = Field(max_length=64, examples=["Europe/London"])
     slot_minutes: int = Field(15, ge=5, le=240)
     slot_capacity: int = Field(5, ge=1, le=1000)
@@ -103,7 +152,7 @@ class StoreIn(Input):
 
 class StorePatch(Input):
     name: Name | None = None
-    address: str | None = Field(None, min_length=1, max_length=300)
+    address: Text | None = Field(None, min_length=1, max_length=300)
     timezone: str | None = Field(None, max_length=64)
     slot_minutes: int | None = Field(None, ge=5, le=240)
     slot_capacity: int | None = Field(None, ge=1, le=1000)
@@ -119,22 +168,22 @@ class StorePatch(Input):
 
 class MenuItemIn(Input):
     name: Name
-    description: str = Field("", max_length=1000)
-    category: str = Field(min_length=1, max_length=50)
+    description: MultilineText = Field("", max_length=1000)
+    category: Text = Field(min_length=1, max_length=50)
     price_cents: Cents
     currency: Currency
     available: bool = True
-    tags: list[Annotated[str, Field(min_length=1, max_length=30)]] = Field([], max_length=20)
+    tags: list[Annotated[Text, Field(min_length=1, max_length=30)]] = Field([], max_length=20)
 
 
 class MenuItemPatch(Input):
     name: Name | None = None
-    description: str | None = Field(None, max_length=1000)
-    category: str | None = Field(None, min_length=1, max_length=50)
+    description: MultilineText | None = Field(None, max_length=1000)
+    category: Text | None = Field(None, min_length=1, max_length=50)
     price_cents: Cents | None = None
     currency: Currency | None = None
     available: bool | None = None
-    tags: list[Annotated[str, Field(min_length=1, max_length=30)]] | None = Field(
+    tags: list[Annotated[Text, Field(min_length=1, max_length=30)]] | None = Field(
         None, max_length=20
     )
 
@@ -156,7 +205,7 @@ class OrderIn(Input):
     )
     customer: Customer
     items: list[OrderLineIn] = Field(min_length=1, max_length=50)
-    note: str | None = Field(None, max_length=500)
+    note: MultilineText | None = Field(None, max_length=500)
 
     @field_validator("items")
     @classmethod
@@ -176,7 +225,7 @@ class PickupIn(Input):
 
 
 class RecommendationIn(Input):
-    preferences: str = Field(max_length=500, examples=["something vegan and hot"])
+    preferences: MultilineText = Field(max_length=500, examples=["something vegan and hot"])
     budget_cents: Cents | None = None
     party_size: int | None = Field(None, ge=1, le=20)
 

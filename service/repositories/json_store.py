@@ -120,11 +120,25 @@ class JsonFileRepository:
         return dict(held)
 
     async def create_order(
-        self, order: Order, *, capacity: int, idempotency: IdempotencyKey | None
+        self,
+        order: Order,
+        *,
+        capacity: int,
+        idempotency: IdempotencyKey | None,
+        phone_cap: int | None = None,
     ) -> tuple[Order, bool]:
         async with self._lock:
             if idempotency is not None and (earlier := await self.get_idempotent(idempotency.key)):
                 return booking.replay(earlier, idempotency.fingerprint), False
+            if phone_cap is not None:
+                phone = booking.phone_key(order.customer_phone)
+                active = sum(
+                    1
+                    for oid in self._orders_by_store.get(order.store_id, ())
+                    if self._orders[oid].status in booking.ACTIVE_STATUSES
+                    and booking.phone_key(self._orders[oid].customer_phone) == phone
+                )
+                booking.ensure_under_cap(active=active, cap=phone_cap)
             held = sum(
                 1
                 for oid in self._orders_by_store.get(order.store_id, ())

@@ -23,6 +23,18 @@ class Principal:
 ANONYMOUS = Principal("anonymous")
 
 
+def require_credentials(principal: Principal, *, order_token: bool) -> None:
+    """Some credential is presented (a staff key or admin token, or with `order_token` an
+    order's token); whether it covers the target is decided after the lookup. Checked before
+    anything is looked up, so an anonymous answer never depends on what exists."""
+    if principal.kind == "anonymous" and not (order_token and principal.order_token):
+        raise AuthenticationError(
+            "send the order's token in X-Order-Token, or a staff key in Authorization"
+            if order_token
+            else "a staff API key is required (Authorization: Bearer <key>)"
+        )
+
+
 def require_staff(principal: Principal, store_id: str | None) -> None:
     """store_id None means an action on every store (creating one): needs an unscoped key."""
     if principal.kind == "anonymous":

@@ -9,11 +9,16 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from service.domain import booking, lifecycle, money, slots
-from service.domain.errors import InvalidInputError, NotFoundError
+from service.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from service.domain.models import Order, OrderLine, OrderStatus, StatusChange
 from service.ports import Booking, IdempotencyKey, OrderBook
 from service.usecases import pagination
-from service.usecases.access import Principal, require_order_access, require_staff
+from service.usecases.access import (
+    Principal,
+    require_credentials,
+    require_order_access,
+    require_staff,
+)
 from service.usecases.stores import get_store
 
 Clock = Callable[[], datetime]
@@ -40,6 +45,7 @@ async def place_order(
     *,
     now: datetime,
     idempotency_key: str | None,
+    phone_cap: int | None = None,
 ) -> tuple[Order, bool]:
     """Returns (order, created); created is False when an idempotent retry replays the first."""
     idempotency = IdempotencyKey(idempotency_key, request.fingerprint) if idempotency_key else None
@@ -89,11 +95,13 @@ async def place_order(
         updated_at=now,
         history=(StatusChange(OrderStatus.PLACED, now, "customer"),),
     )
-    return await repo.create_order(order, capacity=store.slot_capacity, idempotency=idempotency)
+    return await repo.create_order(
+        order, capacity=store.slot_capacity, idempotency=idempotency, phone_cap=phone_cap
+    )
 
 
 async def get_order(repo: OrderBook, principal: Principal, order_id: str) -> Order:
-    order = await _existing_order(repo, order_id)
+    order = await _order_for(repo, principal, order_id)
     require_order_access(principal, order)
     return order
 
@@ -101,7 +109,7 @@ async def get_order(repo: OrderBook, principal: Principal, order_id: str) -> Ord
 async def cancel_order(
     repo: OrderBook, principal: Principal, order_id: str, *, now: datetime
 ) -> Order:
-    order = await _existing_order(repo, order_id)
+    order = await _order_for(repo, principal, order_id)
     actor = require_order_access(principal, order)
     return await repo.update_order(
         order_id, lambda o: lifecycle.transition(o, OrderStatus.CANCELLED, actor=actor, at=now)
@@ -159,6 +167,19 @@ async def list_store_orders(
     return page, next_cursor
 
 
+async def _order_for(repo: OrderBook, principal: Principal, order_id: str) -> Order:
+    """The order a principal asks for. Credentials come first: without any, nothing is looked
+    up; a customer's token for an id that names no order gets the answer a wrong token gets,
+    so neither learns whether the order exists."""
+    require_credentials(principal, order_token=True)
+    order = await repo.get_order(order_id)
+    if order is None:
+        if principal.kind == "anonymous":
+            raise PermissionDeniedError("this token does not belong to this order")
+        raise NotFoundError("no order with this id", details={"order_id": order_id})
+    return order
+
+
 async def _existing_order(repo: OrderBook, order_id: str) -> Order:
     order = await repo.get_order(order_id)
     if order is None:
@@ -167,6 +188,7 @@ async def _existing_order(repo: OrderBook, order_id: str) -> Order:
 
 
 async def _staff_order(repo: OrderBook, principal: Principal, order_id: str) -> Order:
+    require_credentials(principal, order_token=False)  # before the lookup
     order = await _existing_order(repo, order_id)
     require_staff(principal, order.store_id)
     return order

@@ -1,12 +1,19 @@
-"""Opaque cursors: clients pass back what we gave them, and a tampered one is a 422."""
+"""Opaque cursors: clients pass back what we gave them, and anything else is a 422.
+
+A cursor is accepted only if it is exactly what `encode` would have issued for values of the
+right kind (a canonical id, a UTC instant in its canonical spelling), so no crafted cursor can
+carry a naive datetime, an out-of-range value or a non-id into a comparison or a query, where
+it would have been a 500 or a false "database unavailable".
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from service.domain.errors import InvalidInputError
+from service.domain.ids import canonical_id
 
 
 def encode(*parts: str) -> str:
@@ -19,19 +26,35 @@ def decode(cursor: str, parts: int) -> list[str]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raw = ""
     values = raw.split("|")
-    if len(values) != parts or not all(values):
-        raise InvalidInputError(
-            "cursor is not valid; pass back next_cursor exactly as received",
-            details=[{"field": "cursor", "message": "invalid cursor"}],
-        )
+    if len(values) != parts or not all(values) or encode(*values) != cursor:
+        raise _invalid()
     return values
+
+
+def decode_id_cursor(cursor: str) -> str:
+    (value,) = decode(cursor, 1)
+    if canonical_id(value) != value:
+        raise _invalid()
+    return value
 
 
 def decode_order_cursor(cursor: str) -> tuple[datetime, str]:
     when, order_id = decode(cursor, 2)
     try:
-        return datetime.fromisoformat(when), order_id
+        instant = datetime.fromisoformat(when)
     except ValueError:
-        raise InvalidInputError(
-            "cursor is not valid", details=[{"field": "cursor", "message": "invalid cursor"}]
-        ) from None
+        raise _invalid() from None
+    if (
+        instant.utcoffset() != timedelta(0)
+        or instant.isoformat() != when
+        or canonical_id(order_id) != order_id
+    ):
+        raise _invalid()
+    return instant, order_id
+
+
+def _invalid() -> InvalidInputError:
+    return InvalidInputError(
+        "cursor is not valid; pass back next_cursor exactly as received",
+        details=[{"field": "cursor", "message": "invalid cursor"}],
+    )

@@ -17,7 +17,7 @@ from service.usecases.access import Principal, require_staff
 async def list_stores(
     repo: Catalogue, *, limit: int, cursor: str | None
 ) -> tuple[list[Store], str | None]:
-    after = pagination.decode(cursor, 1)[0] if cursor else None
+    after = pagination.decode_id_cursor(cursor) if cursor else None
     # One extra row tells whether another page exists without a count query.
     found = await repo.list_stores(limit=limit + 1, after=after)
     page = found[:limit]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 from harness.metrics import sample_sum
 from harness.redis import RedisServer, redis_url
 from service.app import create_app
+from service.http.caching import MENU_ENTITY, STORE_ENTITY
 from tests.factories import create_store
 
 REDIS_URL = redis_url("integration-cache-metrics")
@@ -206,6 +208,66 @@ def test_uncached_large_responses_are_compressed_only_for_clients_that_ask(
     )
     assert "content-encoding" not in plain.headers
     assert packed.json() == plain.json()
+
+
+def test_reads_of_ids_that_do_not_exist_leave_nothing_in_the_cache(
+    cached_client: TestClient,
+) -> None:
+    store = cached_client.app.state.ctx.cache.store  # type: ignore[attr-defined]
+    unknown = [str(uuid.uuid4()) for _ in range(20)]
+    for store_id in unknown:
+        for path in (f"/v1/stores/{store_id}", f"/v1/stores/{store_id}/menu"):
+            assert cached_client.get(path).status_code == 404
+    assert cached_client.portal is not None
+    for store_id in unknown:
+        for entity in (STORE_ENTITY, MENU_ENTITY):
+            key = f"v:{entity.format(store_id=store_id)}"
+            assert cached_client.portal.call(store.get, key) is None
+
+
+def test_a_crafted_variant_cannot_read_another_encodings_entry(
+    cached_client: TestClient, staff: dict[str, str]
+) -> None:
+    for _ in range(3):
+        create_store(cached_client, staff)
+    cursor = cached_client.get("/v1/stores?limit=1").json()["next_cursor"]
+    gzipped = cached_client.get(
+        "/v1/stores", params={"limit": 1, "cursor": cursor}, headers={"Accept-Encoding": "gzip"}
+    )
+    assert gzipped.status_code == 200
+    crafted = cached_client.get(
+        "/v1/stores",
+        params={"limit": 1, "cursor": cursor + ".gz"},
+        headers={"Accept-Encoding": "identity"},
+    )
+    assert crafted.status_code == 422, crafted.content[:80]
+
+
+@pytest.mark.parametrize("refusal", ["gzip;q=0", "gzip; q=0.0, identity", "*;q=0"])
+def test_a_client_that_weights_gzip_zero_never_gets_gzip(
+    refusal: str, cached_client: TestClient, staff: dict[str, str]
+) -> None:
+    store_id = create_store(cached_client, staff)["id"]
+    add_items(cached_client, staff, store_id, 30)
+    for url in (f"/v1/stores/{store_id}/menu", f"/v1/stores/{store_id}/slots?date=2026-12-01"):
+        for _ in range(2):  # the cached path: a miss, then a hit
+            answer = cached_client.get(url, headers={"Accept-Encoding": refusal})
+            assert answer.status_code == 200
+            assert "content-encoding" not in answer.headers, url
+            assert answer.json()["items"]
+
+
+def test_a_first_read_caches_under_a_version_it_claims_after_loading(
+    cached_client: TestClient, staff: dict[str, str]
+) -> None:
+    store_id = create_store(cached_client, staff)["id"]
+    store = cached_client.app.state.ctx.cache.store  # type: ignore[attr-defined]
+    assert cached_client.portal is not None
+    cached_client.portal.call(store.delete, f"v:{MENU_ENTITY.format(store_id=store_id)}")
+    before = metric(cached_client, "db_queries_total", query="list_menu")
+    for _ in range(3):
+        assert cached_client.get(f"/v1/stores/{store_id}/menu").status_code == 200
+    assert metric(cached_client, "db_queries_total", query="list_menu") - before == 1
 
 
 def test_build_info_names_the_configured_commit(

@@ -45,6 +45,9 @@ def test_hsts_is_sent_only_in_production(make_settings: Callable[..., Any], cloc
         "PORT": "8080",
         "DATA_BACKEND": "json",
         "OPENAI_API_KEY": "sk-test-0123456789abcdef",
+        # Production's secrets policy: random-looking, distinct, /metrics not anonymous.
+        "ADMIN_TOKEN": "7f1c9e2ab85d4036be91c4d7a20f8e63",
+        "METRICS_TOKEN": "Hq4vN8sLw2pXk7RtZ3mB",
     }
     with app_client(make_settings, clock, **prod) as c:
         hsts = c.get("/healthz").headers["strict-transport-security"]

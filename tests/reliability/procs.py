@@ -60,6 +60,7 @@ def production_env(workdir: Path, **settings: Any) -> dict[str, str]:
             "RATE_LIMIT_MAX": 10_000_000,
             "RATE_LIMIT_ORDERS_MAX": 10_000_000,
             "RATE_LIMIT_AI_MAX": 10_000_000,
+            "MAX_LIVE_ORDERS_PER_PHONE": 0,  # one phone places all of the load's orders
             "SHUTDOWN_GRACE_S": 3,
             **settings,
         }

@@ -11,6 +11,10 @@ from service.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "a-real-secret-value-0123456789"
+# Production needs distinct, random-looking issued secrets (admin, staff, metrics).
+ADMIN_SECRET = "7f1c9e2ab85d4036be91c4d7a20f8e63"
+METRICS_SECRET = "Hq4vN8sLw2pXk7RtZ3mB"
+STORE_ID = "7d0c5f64-6a42-4a8b-9a2e-0f1b2c3d4e5f"
 
 
 def problems(values: dict[str, str]) -> list[str]:
@@ -27,7 +31,15 @@ def test_development_runs_with_no_configuration_at_all() -> None:
 def test_production_names_every_missing_key_at_once() -> None:
     found = problems({"APP_ENV": "production"})
     named = {p.split(":")[0] for p in found}
-    assert named == {"PORT", "DATA_BACKEND", "STAFF_API_KEYS", "ADMIN_TOKEN", "OPENAI_API_KEY"}
+    # METRICS_TOKEN: /metrics is served by default and must not be anonymous in production.
+    assert named == {
+        "PORT",
+        "DATA_BACKEND",
+        "STAFF_API_KEYS",
+        "ADMIN_TOKEN",
+        "OPENAI_API_KEY",
+        "METRICS_TOKEN",
+    }
 
 
 def test_production_reports_invalid_and_missing_keys_together() -> None:
@@ -44,7 +56,8 @@ def test_a_complete_production_configuration_is_accepted() -> None:
             "DATA_BACKEND": "postgres",
             "DATABASE_URL": "postgresql://u:p@db:5432/pickup",
             "STAFF_API_KEYS": GOOD_SECRET,
-            "ADMIN_TOKEN": GOOD_SECRET,
+            "ADMIN_TOKEN": ADMIN_SECRET,
+            "METRICS_TOKEN": METRICS_SECRET,
             "OPENAI_API_KEY": "sk-test-0123456789",
         }
     )
@@ -57,9 +70,86 @@ PRODUCTION = {
     "DATA_BACKEND": "postgres",
     "DATABASE_URL": "postgresql://u:p@db:5432/pickup",
     "STAFF_API_KEYS": GOOD_SECRET,
-    "ADMIN_TOKEN": GOOD_SECRET,
+    "ADMIN_TOKEN": ADMIN_SECRET,
+    "METRICS_TOKEN": METRICS_SECRET,
     "OPENAI_API_KEY": "sk-test-0123456789",
 }
+
+
+WEAK_SECRETS = [
+    "aaaaaaaaaaaaaaaa",
+    "password12345678",
+    "changemechangeme",
+    "P@ssw0rd!P@ssw0rd!",
+    "qwertyuiopasdfgh",
+    "abcdefghijklmnop",
+    "1234567890123456",
+    "abcabcabcabcabca",
+    "1q2w3e4r5t6y7u8i",
+    "zaq12wsxcde34rfv",
+    "iloveyou12345678",
+    "adminadminadmin!",
+    "letmeinletmeinletmein",
+]
+
+
+@pytest.mark.parametrize("weak", WEAK_SECRETS)
+@pytest.mark.parametrize("key", ["ADMIN_TOKEN", "STAFF_API_KEYS", "METRICS_TOKEN"])
+def test_production_refuses_guessable_secrets_without_printing_them(key: str, weak: str) -> None:
+    found = problems({**PRODUCTION, key: weak})
+    assert [p.split(":")[0] for p in found] == [key]
+    assert "guessable" in found[0]
+    assert weak not in " ".join(found)
+
+
+def test_a_weak_store_scoped_staff_key_is_refused_too() -> None:
+    keys = f"{GOOD_SECRET},{STORE_ID}:password12345678"
+    found = problems({**PRODUCTION, "STAFF_API_KEYS": keys})
+    assert [p.split(":")[0] for p in found] == ["STAFF_API_KEYS"]
+
+
+@pytest.mark.parametrize("secret", [GOOD_SECRET, ADMIN_SECRET, METRICS_SECRET])
+def test_random_looking_secrets_pass_the_production_policy(secret: str) -> None:
+    assert load_settings({**PRODUCTION, "METRICS_TOKEN": secret}).metrics_token is not None
+
+
+def test_production_refuses_an_admin_token_that_is_also_a_staff_key() -> None:
+    found = problems({**PRODUCTION, "STAFF_API_KEYS": f"{STORE_ID}:{ADMIN_SECRET}"})
+    assert [p.split(":")[0] for p in found] == ["ADMIN_TOKEN"]
+    assert ADMIN_SECRET not in " ".join(found)
+
+
+@pytest.mark.parametrize("store", ["store-1", "../x", "12345", STORE_ID[:-1]])
+def test_production_refuses_a_staff_key_scoped_to_something_that_is_not_a_store_id(
+    store: str,
+) -> None:
+    found = problems({**PRODUCTION, "STAFF_API_KEYS": f"{GOOD_SECRET},{store}:{METRICS_SECRET}x"})
+    assert [p.split(":")[0] for p in found] == ["STAFF_API_KEYS"]
+    assert "store" in found[0]
+
+
+def test_a_store_scope_in_any_uuid_spelling_is_made_canonical() -> None:
+    settings = load_settings({**PRODUCTION, "STAFF_API_KEYS": f"{STORE_ID.upper()}:{GOOD_SECRET}"})
+    assert settings.staff_keys() == [(STORE_ID, GOOD_SECRET)]
+
+
+def test_production_requires_a_metrics_token_while_metrics_are_served() -> None:
+    without = {k: v for k, v in PRODUCTION.items() if k != "METRICS_TOKEN"}
+    assert [p.split(":")[0] for p in problems(without)] == ["METRICS_TOKEN"]
+    assert load_settings({**without, "METRICS_ENABLED": "false"}).metrics_token is None
+
+
+def test_production_refuses_several_workers_without_redis_and_reports_it_with_the_rest() -> None:
+    found = problems({**PRODUCTION, "WEB_CONCURRENCY": "4", "ADMIN_TOKEN": "aaaaaaaaaaaaaaaa"})
+    assert {p.split(":")[0] for p in found} == {"WEB_CONCURRENCY", "ADMIN_TOKEN"}
+    shared = load_settings({**PRODUCTION, "WEB_CONCURRENCY": "4", "REDIS_URL": "redis://r:6379/0"})
+    assert shared.warnings() == []
+
+
+def test_several_workers_without_redis_are_warned_about_outside_production() -> None:
+    settings = load_settings({**PRODUCTION, "APP_ENV": "test", "WEB_CONCURRENCY": "4"})
+    (warning,) = settings.warnings()
+    assert "REDIS_URL" in warning and "stale" in warning
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,8 @@ from starlette.middleware.gzip import GZipMiddleware as StarletteGZipMiddleware
 from starlette.middleware.gzip import GZipResponder
 from starlette.types import Message, Receive, Scope, Send
 
+from service.http.negotiation import accepts_gzip
+
 
 def _nothing_to_compress(message: Message, minimum_size: int) -> bool:
     """True for a response Starlette's responder would send unchanged: already encoded, a
@@ -37,7 +39,8 @@ class GZipWhenAcceptedMiddleware(StarletteGZipMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             for name, value in scope["headers"]:
-                if name == b"accept-encoding" and b"gzip" in value.lower():
+                # q-values count: `gzip;q=0` is a refusal (service/http/negotiation.py).
+                if name == b"accept-encoding" and accepts_gzip(value):
                     await self._maybe_compress(scope, receive, send)
                     return
         await self.app(scope, receive, send)

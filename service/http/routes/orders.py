@@ -48,8 +48,9 @@ async def place_order(request: Request) -> Response:
         fingerprint=orders.fingerprint(canonical),
     )
     ctx = context(request)
+    cap = ctx.settings.max_live_orders_per_phone
     order, created = await orders.place_order(
-        ctx.repo, request_, now=ctx.clock(), idempotency_key=key
+        ctx.repo, request_, now=ctx.clock(), idempotency_key=key, phone_cap=cap or None
     )
     headers = {"Location": f"/v1/orders/{order.id}"}
     if not created:

@@ -213,10 +213,15 @@ class PostgresRepository:
     # -- orders -------------------------------------------------------------------------------
 
     async def create_order(
-        self, order: Order, *, capacity: int, idempotency: IdempotencyKey | None
+        self,
+        order: Order,
+        *,
+        capacity: int,
+        idempotency: IdempotencyKey | None,
+        phone_cap: int | None = None,
     ) -> tuple[Order, bool]:
         return await self._write(
-            "create_order", lambda conn: self._book(conn, order, capacity, idempotency)
+            "create_order", lambda conn: self._book(conn, order, capacity, idempotency, phone_cap)
         )
 
     async def get_order(self, order_id: str) -> Order | None:
@@ -315,16 +320,30 @@ class PostgresRepository:
         order: Order,
         capacity: int,
         idempotency: IdempotencyKey | None,
+        phone_cap: int | None = None,
     ) -> tuple[Order, bool]:
         key = None if idempotency is None else idempotency.key
         fingerprint = None if idempotency is None else idempotency.fingerprint
+        phone = booking.phone_key(order.customer_phone)
         try:
             async with conn.transaction():
+                if phone_cap is not None:
+                    # Always before the slot lock (one order of locks, no deadlock): bookings
+                    # by one phone at one store are serialised across every process.
+                    await conn.execute(q.LOCK_PHONE, order.store_id, phone)
                 await conn.execute(q.LOCK_SLOT, order.store_id, order.pickup_slot_start)
                 if idempotency is not None:
                     earlier = await self._idempotent(conn, idempotency.key)
                     if earlier is not None:
                         return booking.replay(earlier, idempotency.fingerprint), False
+                if phone_cap is not None:
+                    active = await conn.fetchval(
+                        q.ACTIVE_FOR_PHONE,
+                        order.store_id,
+                        [s.value for s in booking.ACTIVE_STATUSES],
+                        phone,
+                    )
+                    booking.ensure_under_cap(active=active, cap=phone_cap)
                 # Under the slot lock, so no booking of this slot can land in between.
                 held = await conn.fetchval(
                     self._q.held_in_slot, order.store_id, order.pickup_slot_start

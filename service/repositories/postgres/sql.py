@@ -63,6 +63,16 @@ LOCK_SLOT = (
     "SELECT pg_advisory_xact_lock(hashtextextended("
     "'pickup:slot:' || $1::uuid::text || '@' || extract(epoch FROM $2::timestamptz)::text, 0))"
 )
+LOCK_PHONE = (
+    "SELECT pg_advisory_xact_lock(hashtextextended("
+    "'pickup:phone:' || $1::uuid::text || '@' || $2::text, 0))"
+)
+# A store's active orders are few (the status index finds them); the phone is compared by its
+# digits, as booking.phone_key spells it.
+ACTIVE_FOR_PHONE = (
+    "SELECT count(*) FROM orders WHERE store_id = $1::uuid AND status = ANY($2::text[]) "
+    "AND regexp_replace(customer_phone, '[^0-9]', '', 'g') = $3::text"
+)
 UPDATE_ORDER = (
     "UPDATE orders SET "
     + ", ".join(f"{c} = ${n}" for n, c in enumerate(ORDER_COLUMNS[1:], start=2))

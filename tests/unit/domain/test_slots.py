@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -63,6 +64,30 @@ def test_fall_back_day_gains_the_repeated_hour() -> None:
     assert len(set(starts_utc)) == 8
     assert [s.strftime("%H:%M%z") for s, _ in found].count("01:00-0400") == 1
     assert [s.strftime("%H:%M%z") for s, _ in found].count("01:00-0500") == 1
+
+
+def test_fall_back_day_lists_slots_in_the_order_they_happen() -> None:
+    # The repeated hour comes after the first 01:00-01:59, not interleaved with it by wall clock.
+    store = make_store(
+        timezone="America/New_York",
+        slot_minutes=30,
+        opening_hours=(OpeningInterval(6, time(0), time(3)),),
+    )
+    found = slots.day_slots(store, date(2026, 11, 1))
+    assert [s.strftime("%H:%M%z") for s, _ in found] == [
+        "00:00-0400",
+        "00:30-0400",
+        "01:00-0400",
+        "01:30-0400",
+        "01:00-0500",
+        "01:30-0500",
+        "02:00-0500",
+        "02:30-0500",
+    ]
+    assert all(
+        end.astimezone(UTC) == nxt.astimezone(UTC)
+        for (_, end), (nxt, _) in itertools.pairwise(found)
+    )
 
 
 def test_slots_inside_the_lead_time_are_not_bookable() -> None:

@@ -135,7 +135,12 @@ def test_the_real_config_check_refuses_a_bad_profile_and_the_key_is_named(tmp_pa
         "good": {"APP_ENV": "production", "DATA_BACKEND": "json", "ADMIN_TOKEN": "<secret>"},
         "bad": {"APP_ENV": "production", "DATA_BACKEND": "json", "ADMIN_TOKEN": "short"},
     }
-    required = {"PORT": "8080", "STAFF_API_KEYS": "<secret>", "OPENAI_API_KEY": "<secret>"}
+    required = {
+        "PORT": "8080",
+        "STAFF_API_KEYS": "<secret>",
+        "OPENAI_API_KEY": "<secret>",
+        "METRICS_TOKEN": "<secret>",
+    }
     checks = {
         p: deploy.config_check(PICKUP, deploy.fill_secrets({**v, **required}), p)
         for p, v in table.items()
