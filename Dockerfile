@@ -23,7 +23,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     APP_ENV=production \
-    HOST=0.0.0.0 \
+    HOST=:: \
     PORT=8080 \
     JSON_DATA_PATH=/app/data/pickup.json
 RUN mkdir -p /app/data && chown 10001:10001 /app/data

@@ -28,7 +28,7 @@ from service.http.middleware.security_headers import SecurityHeadersMiddleware
 from service.http.middleware.unexpected_error import UnexpectedErrorMiddleware
 from service.http.pickup_guard import PickupGuard
 from service.http.responses import JSONResponse
-from service.http.routes import ai, health, orders, stores
+from service.http.routes import ai, docs, health, orders, stores
 from service.http.routing import routes_by_path
 from service.observability import Metrics, RequestContextMiddleware, configure_logging
 from service.observability.build import build_commit
@@ -50,6 +50,7 @@ ENDPOINTS: list[Endpoint] = [
     *stores.ENDPOINTS,
     *orders.ENDPOINTS,
     *ai.ENDPOINTS,
+    *docs.ENDPOINTS,
 ]
 CORS_REQUEST_HEADERS = [
     "Authorization",
@@ -179,7 +180,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         closers: list[Closer] = [limiter.aclose]
         try:
-            app.state.ctx = await build_context(settings, clock, metrics, closers)
+            app.state.ctx = await build_context(settings, clock, metrics, closers, limiter)
             app.state.ctx.pickup_guard = PickupGuard(
                 limiter,
                 RateLimit(settings.pickup_code_attempts_max, settings.rate_limit_window_ms // 1000),

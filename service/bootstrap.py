@@ -89,6 +89,7 @@ async def open_storage(
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        pooler=settings.db_pooler,
         queries=query_set(settings),
         on_statement=(lambda: counter("postgres")) if counter is not None else None,
     )
@@ -179,12 +180,14 @@ async def build_context(
     clock: Callable[[], datetime],
     metrics: Metrics | None,
     closers: list[Closer],
+    limiter: Limiter | None = None,
 ) -> AppContext:
-    """Everything the HTTP handlers use, opened in order; `closers` gets each one's aclose."""
+    """Everything the HTTP handlers use, opened in order; `closers` gets each one's aclose.
+    `limiter`: the request limiter, whose storage /readyz checks."""
     storage = await open_storage(settings, metrics)
     closers.append(storage.aclose)
     repo = storage.repo
-    if settings.seed_demo_data and await repo.is_empty():
+    if settings.loads_demo_data and await repo.is_empty():
         await repo.import_dataset(demo_dataset())
         log.info("demo_data_loaded", backend=repo.backend)
     if metrics is not None:
@@ -235,6 +238,16 @@ async def build_context(
         "cache": cache_check,
         "ai": ai_upstream,
     }
+    if limiter is not None and settings.rate_limit_enabled:
+
+        async def rate_limit() -> tuple[str, dict[str, Any]]:
+            if await limiter.storage_ready():
+                return "ok", {"fail_open": settings.rate_limit_fail_open}
+            # Failing closed, every limited request now gets 503: not ready, whatever else is.
+            state = "degraded" if settings.rate_limit_fail_open else "down"
+            return state, {"fail_open": settings.rate_limit_fail_open}
+
+        readiness["rate_limit"] = rate_limit
     if metrics is not None:
         # /readyz and every scrape set readiness_check_state (alerts need no poller of /readyz).
         readiness = metrics.record_readiness(readiness, timeout_s=READINESS_TIMEOUT_S)

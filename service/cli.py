@@ -6,10 +6,14 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 import time
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from service.ai import fake_openai
 from service.config import (
@@ -23,28 +27,68 @@ from service.observability import configure_logging
 from service.repositories.postgres import DatabaseUnavailableError
 from service.usecases.seed import DemoCatalog
 
+HELP_FORMAT = argparse.ArgumentDefaultsHelpFormatter
+
+
+class Subcommands:
+    """add_subparsers' action, whose parsers all show their defaults in --help."""
+
+    def __init__(self, action: Any) -> None:
+        self._action = action
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._action.add_parser(
+            name, formatter_class=HELP_FORMAT, **kwargs
+        )
+        return parser
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pickup", description="Pickup service")
-    commands = parser.add_subparsers(dest="command", required=True)
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option of `pickup`, each with help and its default shown."""
+    parser = argparse.ArgumentParser(
+        prog="pickup", description="Pickup service", formatter_class=HELP_FORMAT
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {package_version('pickup-service')}"
+    )
+    commands = Subcommands(parser.add_subparsers(dest="command", required=True))
 
     commands.add_parser("serve", help="run the HTTP service (uvicorn) from the environment")
 
     config = commands.add_parser("config", help="configuration tools")
-    config_commands = config.add_subparsers(dest="config_command", required=True)
+    config_commands = Subcommands(config.add_subparsers(dest="config_command", required=True))
     config_commands.add_parser(
         "check", help="validate the configuration and show it, secrets hidden"
     )
     config_commands.add_parser("docs", help="print docs/env-keys.md, generated from Settings")
 
     seed = commands.add_parser("seed", help="load a deterministic demo or scaled dataset")
-    seed.add_argument("--stores", type=int, default=5)
-    seed.add_argument("--items-per-store", type=int, default=40)
-    seed.add_argument("--orders", type=int, default=200)
-    seed.add_argument("--seed", type=int, default=42)
+    seed.add_argument("--stores", type=positive, default=5, help="stores to create")
+    seed.add_argument("--items-per-store", type=positive, default=40, help="menu items per store")
+    seed.add_argument("--orders", type=non_negative, default=200, help="orders to create")
+    seed.add_argument("--seed", type=int, default=42, help="random seed: same seed, same data")
 
     db = commands.add_parser("db", help="PostgreSQL schema migrations")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands = Subcommands(db.add_subparsers(dest="db_command", required=True))
     migrate = db_commands.add_parser(
         "migrate", help="apply pending migrations (safe to run concurrently)"
     )
@@ -52,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "--to", default="head", help="stop at this revision (the lab's naive baseline: 0001)"
     )
     rollback = db_commands.add_parser("rollback", help="revert the latest migrations")
-    rollback.add_argument("--steps", type=int, default=1)
+    rollback.add_argument("--steps", type=positive, default=1, help="migrations to revert")
     rollback.add_argument(
         "--force",
         action="store_true",
@@ -61,11 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     db_commands.add_parser("status", help="show applied and pending migrations")
 
     data = commands.add_parser("data", help="move all data between backends")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_commands = Subcommands(data.add_subparsers(dest="data_command", required=True))
     export = data_commands.add_parser("export", help="write every record to a JSON document")
-    export.add_argument("file", type=Path)
+    export.add_argument("file", type=Path, help="the JSON document to write")
     load = data_commands.add_parser("import", help="upsert every record of an exported document")
-    load.add_argument("file", type=Path)
+    load.add_argument("file", type=Path, help="a document written by `pickup data export`")
 
     setup_dev = commands.add_parser(
         "setup-dev", help="create .env, the dev database and demo data (idempotent)"
@@ -75,22 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser(
         "check-404", help="request every documented route and doc link; fail on any 404"
     )
-    check.add_argument("--base-url", default=None, help="default: http://127.0.0.1:$PORT")
+    check.add_argument(
+        "--base-url", default=None, help="the server to check; unset: http://127.0.0.1:$PORT"
+    )
     check.add_argument("--staff-key", default=None, help="lets order routes use a real order id")
     check.add_argument(
         "--docs",
         nargs="*",
         type=Path,
         default=None,
-        help="markdown files to scan (default: README.md docs/*.md)",
+        help="markdown files to scan; unset: README.md docs/*.md",
     )
 
     fake = commands.add_parser(
         "fake-openai", help="an OpenAI-compatible Chat Completions server for tests and the lab"
     )
     fake_openai.add_cli_arguments(fake)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "config" and args.config_command == "docs":
         print(env_keys_markdown(), end="")
         return 0
@@ -138,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     except (DataFileError, DatabaseUnavailableError) as exc:
         print(f"pickup: {exc}", file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command}")
+    print(f"pickup: unknown command {args.command}", file=sys.stderr)
     return 2
 
 
@@ -153,6 +201,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from service.http.protocol import GuardedHttpToolsProtocol
+    from service.preflight import EXIT_DEPENDENCY, preflight
 
     settings = prepare_worker_environment(settings)
     if settings.data_backend == "json":
@@ -167,7 +216,12 @@ def serve(settings: Settings) -> int:
     for warning in settings.warnings():
         # Loud on purpose: the process works, but not as the operator probably believes.
         print(f"pickup: WARNING: {warning}", file=sys.stderr)
-    uvicorn.run(
+    # Each dependency once, before the port is bound: a failure is one event and exit code 3.
+    problem = asyncio.run(preflight(settings))
+    if problem is not None:
+        problem.log()
+        return EXIT_DEPENDENCY
+    config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
         host=settings.host,
@@ -197,7 +251,36 @@ def serve(settings: Settings) -> int:
         # rewrite the client address first, letting a local client rotate it to dodge limits.
         proxy_headers=False,
     )
+    server = uvicorn.Server(config)
+    # uvicorn binds "::" with IPV6_V6ONLY (asyncio's default), i.e. IPv6 only: the socket is made
+    # here so that "::" really is dual stack and IPv4 clients still get through.
+    sock = dual_stack_socket(settings.port) if settings.host == "::" else config.bind_socket()
+    try:
+        if config.workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    if config.workers == 1 and not server.started:
+        return 3  # as uvicorn.run: the application failed to start
     return 0
+
+
+def dual_stack_socket(port: int) -> socket.socket:
+    """A listening TCP socket on every IPv6 and IPv4 address (IPv4 as ::ffff:a.b.c.d)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.bind(("::", port))
+    sock.set_inheritable(True)
+    log = structlog.get_logger("service")
+    log.info("listening", address=f"http://[::]:{port}", dual_stack=True)
+    return sock
 
 
 def config_check(settings: Settings) -> int:
@@ -240,28 +323,33 @@ async def database_command(settings: Settings, args: argparse.Namespace) -> int:
     # alembic and SQLAlchemy load only for these commands, not on every `pickup` start.
     from service import dbtools
 
-    dsn = settings.database_url.get_secret_value()
+    # Migrations want a session of their own: the direct URL when a pooler fronts DATABASE_URL.
+    url = settings.database_direct_url or settings.database_url
+    dsn = url.get_secret_value()
+    pooler = "auto" if settings.database_direct_url else settings.db_pooler
     try:
         # As `createdb` would: README's `DATABASE_URL=…/pickup pickup db migrate` just works.
         if args.db_command == "migrate" and (
             created := await dbtools.create_database_if_missing(dsn)
         ):
             print(f"created database {created}")
-        return await _run_database_command(dbtools, dsn, args)
+        return await _run_database_command(dbtools, dsn, args, pooler)
     except dbtools.MigrationError as exc:
         print(f"pickup: {exc}", file=sys.stderr)
         return 1
 
 
-async def _run_database_command(dbtools: Any, dsn: str, args: argparse.Namespace) -> int:
+async def _run_database_command(
+    dbtools: Any, dsn: str, args: argparse.Namespace, pooler: str
+) -> int:
     if args.db_command == "migrate":
-        applied = await dbtools.migrate(dsn, args.to)
+        applied = await dbtools.migrate(dsn, args.to, pooler=pooler)
         print(f"applied {', '.join(applied)}" if applied else "database is up to date")
     elif args.db_command == "rollback":
-        reverted = await dbtools.rollback(dsn, args.steps, force=args.force)
+        reverted = await dbtools.rollback(dsn, args.steps, force=args.force, pooler=pooler)
         print(f"reverted {', '.join(reverted)}" if reverted else "nothing to roll back")
     else:
-        print(await dbtools.status(dsn))
+        print(await dbtools.status(dsn, pooler=pooler))
     return 0
 
 

@@ -92,6 +92,10 @@ class Settings(
                         f"{name.upper()}: {getattr(self, name)} is a lab baseline and is "
                         "refused in production"
                     )
+        if self.app_env == "production" and self.seed_demo_data:
+            problems.append(
+                "SEED_DEMO_DATA: demo stores would take real orders; refused in production"
+            )
         if self.data_backend == "postgres" and self.database_url is None:
             problems.append("DATABASE_URL: required when DATA_BACKEND=postgres")
         if self.app_env == "production":
@@ -110,6 +114,13 @@ class Settings(
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def loads_demo_data(self) -> bool:
+        """SEED_DEMO_DATA as set, or by default everywhere but production."""
+        if self.seed_demo_data is None:
+            return self.app_env != "production"
+        return self.seed_demo_data
 
     def _production_policy(self) -> list[str]:
         """What a deployment must not get away with: secrets that look guessable, a staff key

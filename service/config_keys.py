@@ -109,6 +109,7 @@ SECRET_FIELDS = (
     "admin_token",
     "openai_api_key",
     "database_url",
+    "database_direct_url",
     "redis_url",
     "metrics_token",
 )
@@ -121,7 +122,11 @@ class ServerSettings(BaseModel):
         "development",
         description="development | test | production; production enforces required keys",
     )
-    host: str = Field("127.0.0.1", description="Interface to bind; use 0.0.0.0 in containers")
+    host: str = Field(
+        "::",
+        description="Interface to bind; :: is every IPv6 and IPv4 address (dual stack, as "
+        "Railway's IPv6 private network needs); 127.0.0.1 keeps a server local",
+    )
     port: int = Field(3001, ge=1, le=65535, description="TCP port (platforms inject PORT)")
     web_concurrency: int = Field(
         1,
@@ -225,13 +230,25 @@ class DatabaseSettings(BaseModel):
     database_url: SecretStr | None = Field(
         None, description="PostgreSQL URL; required when DATA_BACKEND=postgres"
     )
+    database_direct_url: SecretStr | None = Field(
+        None,
+        description="Direct (not pooled) PostgreSQL URL for `pickup db` migrations when "
+        "DATABASE_URL goes through a transaction pooler such as Neon's -pooler host",
+    )
+    db_pooler: Literal["auto", "direct", "transaction"] = Field(
+        "auto",
+        description="transaction: DATABASE_URL is PgBouncer in transaction mode (no statement "
+        "cache, timeouts per transaction); auto: so when its host ends in -pooler",
+    )
     db_pool_min: int = Field(1, ge=0, le=100, description="PostgreSQL pool: connections kept open")
     db_pool_max: int = Field(10, ge=1, le=200, description="PostgreSQL pool: most connections")
     db_statement_timeout_ms: int = Field(
         5000, ge=0, le=600_000, description="PostgreSQL statement_timeout; 0 turns it off"
     )
-    seed_demo_data: bool = Field(
-        True, description="Load the demo dataset when the data store is empty at start-up"
+    seed_demo_data: bool | None = Field(
+        None,
+        description="Load the demo dataset when the data store is empty at start-up; unset "
+        "means yes in development and test, never in production (true is refused there)",
     )
 
 

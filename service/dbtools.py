@@ -12,10 +12,11 @@ the schema exactly as it was.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import asyncpg
@@ -34,6 +35,7 @@ from service.ports import BulkTransfer, Dataset
 from service.repositories import records as rec
 from service.repositories.datafile import atomic_write
 from service.repositories.postgres import ConnectOptions, DatabaseUnavailableError
+from service.repositories.postgres.connection import PoolerMode
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed 64-bit number: the lock only has to mean "migrations" to every process.
@@ -57,7 +59,7 @@ def alembic_config() -> Config:
     return config
 
 
-async def migrate(dsn: str, to: str = "head") -> list[str]:
+async def migrate(dsn: str, to: str = "head", *, pooler: PoolerMode = "auto") -> list[str]:
     """Apply every pending revision up to `to` (default: all); returns their ids, oldest first
     (empty when up to date). The lab stops early: its naive baseline runs on the schema before
     the hot-path indexes (`pickup db migrate --to 0001`)."""
@@ -70,7 +72,7 @@ async def migrate(dsn: str, to: str = "head") -> list[str]:
             raise MigrationError(f"cannot migrate to {to!r}: {exc}") from exc
         return [r for r in _applied(connection, config) if r not in before]
 
-    return await _with_alembic(dsn, upgrade)
+    return await _with_alembic(dsn, upgrade, pooler=pooler)
 
 
 async def create_database_if_missing(dsn: str) -> str | None:
@@ -104,7 +106,9 @@ async def create_database_if_missing(dsn: str) -> str | None:
     return name
 
 
-async def rollback(dsn: str, steps: int, *, force: bool = False) -> list[str]:
+async def rollback(
+    dsn: str, steps: int, *, force: bool = False, pooler: PoolerMode = "auto"
+) -> list[str]:
     """Revert the newest `steps` revisions; returns their ids, newest first.
 
     Refuses (DataLossError) when the reverted revisions would drop a table or column that holds
@@ -132,10 +136,10 @@ async def rollback(dsn: str, steps: int, *, force: bool = False) -> list[str]:
         command.downgrade(config, target)
         return reverted
 
-    return await _with_alembic(dsn, downgrade)
+    return await _with_alembic(dsn, downgrade, pooler=pooler)
 
 
-async def status(dsn: str) -> str:
+async def status(dsn: str, *, pooler: PoolerMode = "auto") -> str:
     """Which revisions are applied and which are pending, one line each."""
 
     def describe(connection: Connection, config: Config) -> str:
@@ -152,7 +156,7 @@ async def status(dsn: str) -> str:
             lines.append(f"  {mark:8} {r.revision}  {summary}")
         return "\n".join(lines)
 
-    return await _with_alembic(dsn, describe, lock=False)
+    return await _with_alembic(dsn, describe, lock=False, pooler=pooler)
 
 
 async def export_data(repo: BulkTransfer, path: Path) -> Dataset:
@@ -223,16 +227,32 @@ def _applied(connection: Connection, config: Config) -> list[str]:
 
 
 async def _with_alembic(
-    dsn: str, work: Callable[[Connection, Config], T], *, lock: bool = True
+    dsn: str,
+    work: Callable[[Connection, Config], T],
+    *,
+    lock: bool = True,
+    pooler: PoolerMode = "auto",
 ) -> T:
-    options = ConnectOptions.parse(dsn)
+    options = ConnectOptions.parse(dsn, pooler)
 
     async def connect() -> asyncpg.Connection:
         return await options.connect(retries=CONNECT_RETRIES)
 
     # alembic drives SQLAlchemy; its asyncpg dialect runs on our own connection, so the URL's
     # parameters are read the same way the service reads them.
-    engine = create_async_engine("postgresql+asyncpg://", async_creator=connect, poolclass=NullPool)
+    # Behind a transaction pooler (no DATABASE_DIRECT_URL) SQLAlchemy's own statement cache is
+    # off too, and each statement it prepares gets a name no other client can have taken.
+    def creator() -> Any:
+        extra: dict[str, Any] = {}
+        if options.pooled:
+            extra = {
+                "prepared_statement_cache_size": 0,
+                "prepared_statement_name_func": lambda: f"__pickup_{uuid.uuid4().hex}__",
+            }
+        assert engine.sync_engine.dialect.dbapi is not None
+        return engine.sync_engine.dialect.dbapi.connect(async_creator_fn=connect, **extra)
+
+    engine = create_async_engine("postgresql+asyncpg://", creator=creator, poolclass=NullPool)
     config = alembic_config()
     try:
         async with engine.begin() as conn:

@@ -227,12 +227,14 @@ def run_fake_openai(host: str, port: int, **behaviour: Any) -> None:
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8099)
-    parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--error-rate", type=float, default=0.0)
-    parser.add_argument("--status-code", type=int, default=500)
-    parser.add_argument("--mode", choices=MODES, default="ok")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    parser.add_argument("--port", type=int, default=8099, help="TCP port")
+    parser.add_argument("--latency-ms", type=int, default=0, help="delay before each answer")
+    parser.add_argument(
+        "--error-rate", type=float, default=0.0, help="share of calls answered with --status-code"
+    )
+    parser.add_argument("--status-code", type=int, default=500, help="status of failed calls")
+    parser.add_argument("--mode", choices=MODES, default="ok", help="how the server misbehaves")
 
 
 def main_from_args(args: argparse.Namespace) -> int:

@@ -45,6 +45,66 @@ HEADER_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+HEADER = "#/components/headers/{name}"
+# Response headers, described once and referenced by every response that carries them.
+RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "This request's id (yours when you sent a valid X-Request-ID, else the "
+        "trace-id of a valid traceparent, else generated); every log line for it carries it",
+        "schema": {"type": "string"},
+        "example": "4bf92f3577b34da6a3ce929d0e0e4736",
+    },
+    "RateLimit": {
+        "description": "IETF draft-7: the policy closest to refusing: limit, remaining, reset",
+        "schema": {"type": "string"},
+        "example": "limit=100, remaining=37, reset=412",
+    },
+    "RateLimit-Policy": {
+        "description": "IETF draft-7: requests per window (seconds)",
+        "schema": {"type": "string"},
+        "example": "100;w=900",
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 1},
+        "example": 30,
+    },
+    "Location": {
+        "description": "The created resource",
+        "schema": {"type": "string", "format": "uri-reference"},
+        "example": "/v1/orders/0b9e4c5e-3f51-4c43-9c47-2f0b5f3a9a11",
+    },
+    "Idempotent-Replayed": {
+        "description": "Present (true) when this is the stored answer to an earlier request "
+        "with the same Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+        "example": "true",
+    },
+}
+ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
+    404: {"error": {"code": "not_found", "message": "no store with this id"}},
+    409: {"error": {"code": "slot_full", "message": "this pickup slot is full"}},
+    422: {
+        "error": {
+            "code": "validation_failed",
+            "message": "invalid request",
+            "details": [{"field": "items", "message": "at least one item is required"}],
+        }
+    },
+    429: {"error": {"code": "rate_limited", "message": "too many requests; retry later"}},
+    503: {
+        "error": {
+            "code": "service_unavailable",
+            "message": "the database is unavailable; please retry shortly",
+        }
+    },
+}
+
+
+def _headers(*names: str) -> dict[str, Any]:
+    return {n: {"$ref": HEADER.format(name=n)} for n in names}
+
+
 def document(endpoints: Sequence[Endpoint], *, version: str) -> dict[str, Any]:
     models: set[type[BaseModel]] = {ErrorEnvelope}
     for ep in endpoints:
@@ -80,6 +140,7 @@ def document(endpoints: Sequence[Endpoint], *, version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas.get("$defs", {}),
+            "headers": RESPONSE_HEADERS,
             "securitySchemes": {
                 "staffKey": {"type": "http", "scheme": "bearer", "description": "STAFF_API_KEYS"},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN"},
@@ -132,21 +193,35 @@ def _parameters(ep: Endpoint) -> list[dict[str, Any]]:
 
 def _responses(ep: Endpoint) -> dict[str, Any]:
     responses: dict[str, Any] = {}
+    limited = ep.path.startswith("/v1/") and ep.rate_limit != "exempt"
+    ok_headers = ["X-Request-ID", *(("RateLimit", "RateLimit-Policy") if limited else ())]
+    if ep.status == 201:
+        ok_headers.append("Location")
+    if "Idempotency-Key" in ep.headers:
+        ok_headers.append("Idempotent-Replayed")
     if ep.response is not None:
         responses[str(ep.status)] = {
             "description": ep.summary,
+            "headers": _headers(*ok_headers),
             "content": {"application/json": {"schema": {"$ref": _ref(ep.response)}}},
         }
     else:
-        responses[str(ep.status)] = {"description": ep.summary}
+        responses[str(ep.status)] = {"description": ep.summary, "headers": _headers(*ok_headers)}
     # Every /v1 route sits behind the rate limiter and can find a dependency down.
     always = (429, 503) if ep.path.startswith("/v1/") else ()
     for status in (*ep.errors, *always):
+        headers = ["X-Request-ID"]
+        if status == 429:
+            headers += ["RateLimit", "RateLimit-Policy", "Retry-After"]
+        content: dict[str, Any] = {"schema": {"$ref": _ref(ErrorEnvelope)}}
+        if status in ERROR_EXAMPLES:
+            content["example"] = ERROR_EXAMPLES[status]
         responses.setdefault(
             str(status),
             {
                 "description": ERROR_TEXT.get(status, "Error"),
-                "content": {"application/json": {"schema": {"$ref": _ref(ErrorEnvelope)}}},
+                "headers": _headers(*headers),
+                "content": {"application/json": content},
             },
         )
     return responses

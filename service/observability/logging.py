@@ -109,6 +109,32 @@ def redact_sensitive(_logger: WrappedLogger, _method: str, event_dict: EventDict
     return event_dict
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def traceback_out_of_event(
+    _logger: WrappedLogger, _method: str, event_dict: EventDict
+) -> EventDict:
+    """A library that logs a formatted traceback as its message (uvicorn's failed lifespan)
+    would put it in `event`: the last line (the error) becomes the event, the rest goes to
+    `exception`, where log tools expect it."""
+    event = event_dict.get("event")
+    if isinstance(event, str) and _TRACEBACK in event:
+        head, _, rest = event.partition(_TRACEBACK)
+        lines = [line for line in rest.strip().splitlines() if line.strip()]
+        event_dict["event"] = head.strip() or (lines[-1] if lines else "traceback")
+        event_dict.setdefault("exception", _TRACEBACK + rest)
+    return event_dict
+
+
+def add_message(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Platforms' log viewers (Railway) show the `message` field: the event, under that name."""
+    event = event_dict.get("event")
+    if event is not None and "message" not in event_dict:
+        event_dict["message"] = event
+    return event_dict
+
+
 def _dumps(obj: Any, **kwargs: Any) -> str:
     return orjson.dumps(obj, default=kwargs.get("default"), option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -124,7 +150,9 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
+        traceback_out_of_event,
         redact_sensitive,
+        add_message,
     ]
     renderer: Processor = (
         structlog.processors.JSONRenderer(serializer=_dumps)

@@ -27,6 +27,12 @@ UNMATCHED_ROUTE = "unmatched"
 # Ids from clients end up in logs and headers: a strict alphabet rules out log injection and
 # header splitting, and the length cap keeps log lines bounded.
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_TRACEPARENT_HEADER = b"traceparent"
+# Version 00's layout; a later version may append fields after the flags.
+_TRACEPARENT = re.compile(
+    r"(?P<version>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<parent>[0-9a-f]{16})-[0-9a-f]{2}"
+    r"(?:-[^\s]*)?"
+)
 
 
 class AccessLogger(Protocol):
@@ -50,12 +56,28 @@ def route_template(scope: Scope) -> str:
     return prefix + path_format
 
 
+def trace_id_of(traceparent: str) -> str | None:
+    """The trace-id of a valid W3C `traceparent` (version-traceid-parentid-flags), else None."""
+    match = _TRACEPARENT.fullmatch(traceparent.strip())
+    if match is None or match["version"] == "ff":
+        return None
+    if set(match["trace"]) == {"0"} or set(match["parent"]) == {"0"}:
+        return None
+    return str(match["trace"])
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
+    """The client's X-Request-ID when valid, else the trace-id of its W3C traceparent, so logs
+    join the caller's distributed trace."""
+    trace_id: str | None = None
     for name, value in scope["headers"]:
         if name == _HEADER_NAME:
-            candidate = value.decode("latin-1")
-            return candidate if _VALID_REQUEST_ID.fullmatch(candidate) else None
-    return None
+            candidate: str = value.decode("latin-1")
+            if _VALID_REQUEST_ID.fullmatch(candidate):
+                return candidate
+        elif name == _TRACEPARENT_HEADER and trace_id is None:
+            trace_id = trace_id_of(value.decode("latin-1"))
+    return trace_id
 
 
 class RequestContextMiddleware:

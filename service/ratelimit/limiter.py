@@ -163,6 +163,16 @@ class Limiter:
         # that can come before a slot is actually free; a client retrying then gets a fresh answer.
         return self._decision(policy, allowed, stats.remaining, stats.reset_time - time.time())
 
+    async def storage_ready(self) -> bool:
+        """Whether the counting storage answers now (one PING for Redis); for /readyz."""
+        if self._pool is None:
+            return True
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return bool(await redis.asyncio.Redis(connection_pool=self._pool).ping())
+        except (RedisError, TimeoutError, OSError):
+            return False
+
     async def aclose(self) -> None:
         if self._pool is not None:
             await self._pool.aclose()

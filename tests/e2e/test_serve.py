@@ -214,3 +214,13 @@ def test_a_body_that_stops_arriving_gets_408_and_the_server_keeps_serving(tmp_pa
         assert answer.startswith("HTTP/1.1 408")
         assert '"code":"request_timeout"' in answer
         assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+def test_serve_listens_dual_stack_by_default(tmp_path: Path) -> None:
+    # Railway's private network is IPv6; browsers and health checks may come over IPv4.
+    values = json_env(tmp_path, SEED_DEMO_DATA="false")
+    assert "HOST" not in values
+    with Server(values, cwd=tmp_path) as server:
+        port = server.port
+        for url in (f"http://127.0.0.1:{port}/healthz", f"http://[::1]:{port}/healthz"):
+            assert httpx.get(url, timeout=10).status_code == 200, url

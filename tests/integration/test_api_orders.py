@@ -166,3 +166,27 @@ def test_staff_list_a_stores_orders_by_status_and_date(
     schemas.OrderList.model_validate(placed)
     assert client.get(url, params={"date": "2026-12-02"}, headers=staff).json()["items"] == []
     assert client.get(url, params={"status": "lost"}, headers=staff).status_code == 422
+
+
+def test_business_events_are_logged_without_personal_data(
+    client: TestClient, shop: dict[str, Any], staff: dict[str, str]
+) -> None:
+    from structlog.testing import capture_logs
+
+    with capture_logs() as logged:
+        created = place(client, shop).json()
+        url = f"/v1/orders/{created['id']}"
+        for status in ("accepted", "preparing", "ready"):
+            client.post(f"{url}/status", json={"status": status}, headers=staff)
+        wrong = "000000" if created["pickup_code"] != "000000" else "111111"
+        client.post(f"{url}/pickup", json={"pickup_code": wrong}, headers=staff)
+    mine = [e for e in logged if e.get("order_id") == created["id"]]
+    events = {e["event"]: e for e in mine}
+    assert {"order_placed", "order_status_changed", "pickup_code_refused"} <= set(events)
+    assert events["order_placed"]["total_cents"] == created["total_cents"]
+    changes = [e["status"] for e in mine if e["event"] == "order_status_changed"]
+    assert changes == ["accepted", "preparing", "ready"]
+    said = repr(mine)
+    customer = order_body(shop["store"]["id"], shop["item"]["id"], SLOT)["customer"]
+    for private in (customer["name"], customer["phone"], created["pickup_code"], wrong):
+        assert private not in said

@@ -223,3 +223,16 @@ def test_dotenv_file_is_read_when_present(tmp_path: Path) -> None:
     env_file.write_text("PORT=4321\nLOG_LEVEL=debug\n")
     settings = load_settings(None, env_file=env_file)
     assert settings.log_level == "debug"
+
+
+def test_demo_data_loads_by_default_only_outside_production() -> None:
+    assert load_settings({}).loads_demo_data
+    assert load_settings({"APP_ENV": "test"}).loads_demo_data
+    assert not load_settings(PRODUCTION).loads_demo_data
+    assert not load_settings({"SEED_DEMO_DATA": "false"}).loads_demo_data
+    assert not load_settings({**PRODUCTION, "SEED_DEMO_DATA": "false"}).loads_demo_data
+
+
+def test_demo_data_is_refused_in_production() -> None:
+    found = problems({**PRODUCTION, "SEED_DEMO_DATA": "true"})
+    assert [p.split(":")[0] for p in found] == ["SEED_DEMO_DATA"]

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service.domain.errors import AuthenticationError, InvalidInputError
+from service.domain.errors import AuthenticationError, InvalidInputError, WrongPickupCodeError
 from service.domain.models import OrderStatus
 from service.http import parsing, presenters
 from service.http import schemas as s
@@ -16,6 +19,13 @@ from service.http.responses import JSONResponse
 from service.usecases import orders
 
 MAX_IDEMPOTENCY_KEY = 255
+
+
+# Business events, for the people running the shop: ids, counts and states, never a name, a
+# phone number or a pickup code (request_id is bound by the request middleware).
+def events() -> Any:
+    # Looked up per event (writes only), so the logging configuration in force is the one used.
+    return structlog.get_logger("service.orders")
 
 
 async def place_order(request: Request) -> Response:
@@ -45,6 +55,15 @@ async def place_order(request: Request) -> Response:
     headers = {"Location": f"/v1/orders/{order.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
+    else:
+        events().info(
+            "order_placed",
+            order_id=order.id,
+            store_id=order.store_id,
+            lines=len(order.lines),
+            total_cents=order.total_cents,
+            pickup_slot_start=order.pickup_slot_start.isoformat(),
+        )
     return JSONResponse(presenters.order(order, with_token=True), status_code=201, headers=headers)
 
 
@@ -66,6 +85,9 @@ async def cancel_order(request: Request) -> Response:
     ctx = context(request)
     who = principal(request)
     order = await orders.cancel_order(ctx.repo, who, order_id, now=ctx.clock())
+    events().info(
+        "order_status_changed", order_id=order.id, store_id=order.store_id, status=order.status
+    )
     # Anonymous callers get this far only with the order's own token: they are its customer.
     return JSONResponse(presenters.order(order, for_customer=who.kind == "anonymous"))
 
@@ -77,6 +99,9 @@ async def set_status(request: Request) -> Response:
     ctx = context(request)
     order = await orders.set_status(
         ctx.repo, who, order_id, OrderStatus(data.status), now=ctx.clock()
+    )
+    events().info(
+        "order_status_changed", order_id=order.id, store_id=order.store_id, status=order.status
     )
     return JSONResponse(presenters.order(order))
 
@@ -91,7 +116,14 @@ async def pick_up(request: Request) -> Response:
     ctx = context(request)
     assert ctx.pickup_guard is not None  # the composition root always sets it
     await ctx.pickup_guard.spend(order_id)
-    order = await orders.pick_up_order(ctx.repo, who, order_id, data.pickup_code, now=ctx.clock())
+    try:
+        order = await orders.pick_up_order(
+            ctx.repo, who, order_id, data.pickup_code, now=ctx.clock()
+        )
+    except WrongPickupCodeError:
+        events().warning("pickup_code_refused", order_id=order_id)
+        raise
+    events().info("order_picked_up", order_id=order.id, store_id=order.store_id)
     return JSONResponse(presenters.order(order))
 
 

@@ -8,6 +8,10 @@
   replays the first order; one that raced it from elsewhere fails on the constraint, then replays.
 - Driver, server and socket errors are translated here, at the boundary, into
   ServiceUnavailableError (503) with a fixed message; the details go to the log, never to clients.
+- Behind a transaction pooler (Neon's `-pooler` endpoint, PgBouncer in transaction mode; see
+  `connection.behind_transaction_pooler`) nothing may live in the session: no statement cache,
+  no `statement_timeout` startup setting. Every unit of work is then one transaction that starts
+  with `SET LOCAL statement_timeout`, so all its statements run on one server connection.
 - asyncpg's pool replaces dead connections on the next acquire, so it heals by itself after a
   database restart. A read whose connection died under it is repeated once on a fresh one.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import asyncpg
 import structlog
@@ -39,6 +43,7 @@ from service.repositories.postgres.connection import (
     LOST_CONNECTION,
     ConnectOptions,
     DatabaseUnavailableError,
+    PoolerMode,
 )
 
 if TYPE_CHECKING:
@@ -49,14 +54,28 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = structlog.get_logger("service.postgres")
 StatementObserver = Callable[[], None]
+Isolation = Literal["read_committed", "repeatable_read", "serializable"]
 
 
 class PostgresRepository:
     backend = "postgres"
 
-    def __init__(self, pool: asyncpg.Pool, *, queries: q.Queries = q.OPTIMIZED) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        queries: q.Queries = q.OPTIMIZED,
+        per_transaction_timeout_ms: int | None = None,
+    ) -> None:
+        """`per_transaction_timeout_ms`: set when behind a transaction pooler; each unit of work
+        is then one transaction opening with `SET LOCAL statement_timeout` to this value."""
         self._pool = pool
         self._q = queries
+        self._local_timeout = (
+            None
+            if per_transaction_timeout_ms is None
+            else f"SET LOCAL statement_timeout = {int(per_transaction_timeout_ms)}"
+        )
 
     @classmethod
     async def open(
@@ -69,12 +88,16 @@ class PostgresRepository:
         queries: q.Queries = q.OPTIMIZED,
         on_statement: StatementObserver | None = None,
         connect_retries: int = 5,
+        pooler: PoolerMode = "auto",
     ) -> PostgresRepository:
         """`queries`: the SQL profile (production's unless the lab passes its baseline).
-        `on_statement`: called once per SQL statement a pooled connection executes."""
-        options = ConnectOptions.parse(dsn)
-        # asyncpg adds these to any settings the URL carries (e.g. options=-c ...).
-        settings = {"statement_timeout": str(statement_timeout_ms)}
+        `on_statement`: called once per SQL statement a pooled connection executes.
+        `pooler`: DB_POOLER (see `connection.behind_transaction_pooler`)."""
+        options = ConnectOptions.parse(dsn, pooler)
+        # asyncpg adds these to any settings the URL carries (e.g. options=-c ...). A transaction
+        # pooler refuses startup settings it does not know: there the timeout is per transaction.
+        settings = {} if options.pooled else {"statement_timeout": str(statement_timeout_ms)}
+        local_timeout = statement_timeout_ms if options.pooled else None
         command_timeout = (
             statement_timeout_ms / 1000 + CLIENT_TIMEOUT_MARGIN_S if statement_timeout_ms else None
         )
@@ -90,6 +113,7 @@ class PostgresRepository:
                 ssl=options.ssl,
                 timeout=options.timeout,
                 server_settings=settings,
+                statement_cache_size=options.statement_cache_size,
                 min_size=min_size,
                 max_size=max_size,
                 command_timeout=command_timeout,
@@ -97,7 +121,8 @@ class PostgresRepository:
             try:
                 await pool
                 # Also proves that a connection works, which min_size=0 would not have.
-                has_schema = await pool.fetchval(q.HAS_SCHEMA)
+                async with pool.acquire() as conn, conn.transaction():
+                    has_schema = await conn.fetchval(q.HAS_SCHEMA)
             except BaseException:
                 pool.terminate()
                 raise
@@ -110,8 +135,14 @@ class PostgresRepository:
             return pool
 
         pool = await options.retrying(start, retries=connect_retries)
-        log.info("database_pool_open", where=options.where, min_size=min_size, max_size=max_size)
-        return cls(pool, queries=queries)
+        log.info(
+            "database_pool_open",
+            where=options.where,
+            min_size=min_size,
+            max_size=max_size,
+            transaction_pooler=options.pooled,
+        )
+        return cls(pool, queries=queries, per_transaction_timeout_ms=local_timeout)
 
     async def ping(self) -> None:
         await self._read("ping", lambda conn: conn.fetchval(q.PING))
@@ -311,7 +342,7 @@ class PostgresRepository:
         return await self._write("import_dataset", load)
 
     async def export_dataset(self) -> Dataset:
-        return await self._read("export_dataset", bulk.export)
+        return await self._read("export_dataset", bulk.export, isolation="repeatable_read")
 
     # -- units of work ------------------------------------------------------------------------
 
@@ -376,18 +407,31 @@ class PostgresRepository:
 
     # -- the boundary -------------------------------------------------------------------------
 
-    async def _run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+    async def _run(
+        self, work: Callable[[Connection], Awaitable[T]], isolation: Isolation | None = None
+    ) -> T:
+        """One unit of work on one connection. `isolation`: the level `work` opens its own
+        transaction with, which the outer one must share behind a transaction pooler."""
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-            return await work(conn)
+            if self._local_timeout is None:
+                return await work(conn)
+            async with conn.transaction(isolation=isolation):
+                await conn.execute(self._local_timeout)
+                return await work(conn)
 
-    async def _read(self, operation: str, work: Callable[[Connection], Awaitable[T]]) -> T:
+    async def _read(
+        self,
+        operation: str,
+        work: Callable[[Connection], Awaitable[T]],
+        isolation: Isolation | None = None,
+    ) -> T:
         try:
             try:
-                return await self._run(work)
+                return await self._run(work, isolation)
             except LOST_CONNECTION as exc:
                 # Reads are safe to repeat; the pool hands out a fresh connection this time.
                 log.info("database_connection_lost", operation=operation, error=type(exc).__name__)
-                return await self._run(work)
+                return await self._run(work, isolation)
         except DATABASE_ERRORS as exc:
             raise _unavailable(operation, exc) from exc
 

@@ -116,6 +116,34 @@ def test_an_invalid_request_id_is_replaced(client: TestClient, bad_id: str) -> N
     assert len(returned) == 32
 
 
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_a_w3c_traceparent_gives_the_request_id_its_trace_id(client: TestClient) -> None:
+    traceparent = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+    response = client.get("/stores/1", headers={"traceparent": traceparent})
+    assert response.headers["x-request-id"] == TRACE_ID
+    assert response.json()["bound_request_id"] == TRACE_ID
+    # An explicit X-Request-ID still wins.
+    both = client.get("/stores/1", headers={"traceparent": traceparent, "X-Request-ID": "mine"})
+    assert both.headers["x-request-id"] == "mine"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        f"ff-{TRACE_ID}-00f067aa0ba902b7-01",  # version ff is invalid
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",  # all-zero trace id
+        f"00-{TRACE_ID}-{'0' * 16}-01",  # all-zero parent id
+        f"00-{TRACE_ID.upper()}-00f067aa0ba902b7-01",  # upper case is not allowed
+        "00-short-00f067aa0ba902b7-01",
+    ],
+)
+def test_an_invalid_traceparent_is_ignored(client: TestClient, bad: str) -> None:
+    returned = client.get("/stores/1", headers={"traceparent": bad}).headers["x-request-id"]
+    assert returned != TRACE_ID and len(returned) == 32
+
+
 def test_metrics_use_the_route_template_not_the_raw_path(
     client: TestClient, metrics: Metrics
 ) -> None:
