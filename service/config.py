@@ -27,9 +27,6 @@ from pydantic_settings import (
 )
 
 from service.config_keys import (
-    ISSUED_SECRETS,
-    MIN_SECRET_BITS,
-    PLACEHOLDER_SECRETS,
     PRODUCTION_REQUIRED,
     SECRET_FIELDS,
     AISettings,
@@ -39,10 +36,15 @@ from service.config_keys import (
     LimiterSettings,
     ObservabilitySettings,
     ServerSettings,
-    secret_strength_bits,
 )
 from service.domain.ids import canonical_id
 from service.errors import ConfigError
+from service.secret_policy import (
+    ISSUED_SECRETS,
+    MIN_SECRET_BITS,
+    PLACEHOLDER_SECRETS,
+    secret_strength_bits,
+)
 
 __all__ = ["ConfigError", "Settings", "load_settings", "prepare_worker_environment"]
 

@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import structlog
 
+from service.domain.errors import ServiceUnavailableError
+
 T = TypeVar("T")
 log = structlog.get_logger("service.postgres")
 
@@ -190,3 +192,15 @@ class ConnectOptions:
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY_S)
+
+
+def unavailable(operation: str, exc: BaseException) -> ServiceUnavailableError:
+    """The 503 a failed unit of work answers; what failed goes to the log, never to clients."""
+    log.warning(
+        "database_error",
+        operation=operation,
+        error_type=type(exc).__name__,
+        sqlstate=getattr(exc, "sqlstate", None),
+        error=str(exc),
+    )
+    return ServiceUnavailableError("the database is unavailable; please retry shortly")

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import asyncpg
 import structlog
 
-from service.domain import booking
-from service.domain.errors import InvalidInputError, NotFoundError, ServiceUnavailableError
+from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.ids import canonical_id
 from service.domain.models import MenuItem, Order, OrderStatus, Store
 from service.errors import DataFileError
@@ -35,6 +34,7 @@ from service.ports import Dataset, IdempotencyKey
 from service.repositories.postgres import bulk
 from service.repositories.postgres import mappers as m
 from service.repositories.postgres import sql as q
+from service.repositories.postgres.booking import book, idempotent
 from service.repositories.postgres.connection import (
     ACQUIRE_TIMEOUT_S,
     BAD_DATASET,
@@ -44,6 +44,7 @@ from service.repositories.postgres.connection import (
     ConnectOptions,
     DatabaseUnavailableError,
     PoolerMode,
+    unavailable,
 )
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class PostgresRepository:
         return [m.store_from_row(r) for r in rows]
 
     async def get_store(self, store_id: str) -> Store | None:
-        if (sid := _uuid(store_id)) is None:
+        if (sid := canonical_id(store_id)) is None:
             return None
         row = await self._read("get_store", lambda c: c.fetchrow(self._q.store, sid))
         return None if row is None else m.store_from_row(row)
@@ -184,7 +185,7 @@ class PostgresRepository:
         await self._write("save_store", lambda c: c.execute(q.SAVE_STORE, *m.store_args(store)))
 
     async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
-        if (sid := _uuid(store_id)) is None:
+        if (sid := canonical_id(store_id)) is None:
             raise NotFoundError("no store with this id", details={"store_id": store_id})
 
         async def apply(conn: Connection) -> Store:
@@ -199,13 +200,13 @@ class PostgresRepository:
         return await self._write("update_store", apply)
 
     async def list_menu(self, store_id: str) -> list[MenuItem]:
-        if (sid := _uuid(store_id)) is None:
+        if (sid := canonical_id(store_id)) is None:
             return []
         rows = await self._read("list_menu", lambda c: c.fetch(self._q.menu, sid))
         return [m.item_from_row(r) for r in rows]
 
     async def get_menu_item(self, item_id: str) -> MenuItem | None:
-        if (iid := _uuid(item_id)) is None:
+        if (iid := canonical_id(item_id)) is None:
             return None
         row = await self._read("get_menu_item", lambda c: c.fetchrow(self._q.menu_item, iid))
         return None if row is None else m.item_from_row(row)
@@ -218,7 +219,7 @@ class PostgresRepository:
     async def update_menu_item(
         self, item_id: str, change: Callable[[MenuItem], MenuItem]
     ) -> MenuItem:
-        if (iid := _uuid(item_id)) is None:
+        if (iid := canonical_id(item_id)) is None:
             raise NotFoundError("no menu item with this id", details={"item_id": item_id})
 
         async def apply(conn: Connection) -> MenuItem:
@@ -235,7 +236,7 @@ class PostgresRepository:
     async def held_by_slot(
         self, store_id: str, start: datetime, end: datetime
     ) -> dict[datetime, int]:
-        if (sid := _uuid(store_id)) is None:
+        if (sid := canonical_id(store_id)) is None:
             return {}
         rows = await self._read(
             "held_by_slot", lambda c: c.fetch(self._q.held_by_slot, sid, start, end)
@@ -253,11 +254,12 @@ class PostgresRepository:
         phone_cap: int | None = None,
     ) -> tuple[Order, bool]:
         return await self._write(
-            "create_order", lambda conn: self._book(conn, order, capacity, idempotency, phone_cap)
+            "create_order",
+            lambda conn: book(conn, self._q, order, capacity, idempotency, phone_cap),
         )
 
     async def get_order(self, order_id: str) -> Order | None:
-        if (oid := _uuid(order_id)) is None:
+        if (oid := canonical_id(order_id)) is None:
             return None
 
         async def load(conn: Connection) -> Order | None:
@@ -267,10 +269,10 @@ class PostgresRepository:
         return await self._read("get_order", load)
 
     async def get_idempotent(self, key: str) -> tuple[str, Order] | None:
-        return await self._read("get_idempotent", lambda conn: self._idempotent(conn, key))
+        return await self._read("get_idempotent", lambda conn: idempotent(conn, self._q, key))
 
     async def update_order(self, order_id: str, change: Callable[[Order], Order]) -> Order:
-        if (oid := _uuid(order_id)) is None:
+        if (oid := canonical_id(order_id)) is None:
             raise NotFoundError("no order with this id")
 
         async def apply(conn: Connection) -> Order:
@@ -298,7 +300,7 @@ class PostgresRepository:
         limit: int,
         after: tuple[datetime, str] | None,
     ) -> list[Order]:
-        if (sid := _uuid(store_id)) is None:
+        if (sid := canonical_id(store_id)) is None:
             return []
         if after is not None:
             after = (after[0], _cursor_id(after[1]))
@@ -346,65 +348,6 @@ class PostgresRepository:
 
     # -- units of work ------------------------------------------------------------------------
 
-    async def _book(
-        self,
-        conn: Connection,
-        order: Order,
-        capacity: int,
-        idempotency: IdempotencyKey | None,
-        phone_cap: int | None = None,
-    ) -> tuple[Order, bool]:
-        key = None if idempotency is None else idempotency.key
-        fingerprint = None if idempotency is None else idempotency.fingerprint
-        phone = booking.phone_key(order.customer_phone)
-        try:
-            async with conn.transaction():
-                if phone_cap is not None:
-                    # Always before the slot lock (one order of locks, no deadlock): bookings
-                    # by one phone at one store are serialised across every process.
-                    await conn.execute(q.LOCK_PHONE, order.store_id, phone)
-                await conn.execute(q.LOCK_SLOT, order.store_id, order.pickup_slot_start)
-                if idempotency is not None:
-                    earlier = await self._idempotent(conn, idempotency.key)
-                    if earlier is not None:
-                        return booking.replay(earlier, idempotency.fingerprint), False
-                if phone_cap is not None:
-                    active = await conn.fetchval(
-                        q.ACTIVE_FOR_PHONE,
-                        order.store_id,
-                        [s.value for s in booking.ACTIVE_STATUSES],
-                        phone,
-                    )
-                    booking.ensure_under_cap(active=active, cap=phone_cap)
-                # Under the slot lock, so no booking of this slot can land in between.
-                held = await conn.fetchval(
-                    self._q.held_in_slot, order.store_id, order.pickup_slot_start
-                )
-                booking.ensure_room(order.pickup_slot_start, held=held, capacity=capacity)
-                await conn.execute(
-                    q.INSERT_ORDER,
-                    *m.order_args(order),
-                    *m.line_arrays(order.lines),
-                    key,
-                    fingerprint,
-                )
-                return order, True
-        except asyncpg.UniqueViolationError as exc:
-            if idempotency is None or exc.constraint_name != "idempotency_keys_pkey":
-                raise
-            # The same key was booked at the same moment for another slot (so not under our
-            # lock). Our insert waited for that transaction to commit, so its order is visible.
-            earlier = await self._idempotent(conn, idempotency.key)
-            if earlier is None:
-                raise
-            return booking.replay(earlier, idempotency.fingerprint), False
-
-    async def _idempotent(self, conn: Connection, key: str) -> tuple[str, Order] | None:
-        row = await conn.fetchrow(self._q.idempotent, key)
-        if row is None:
-            return None
-        return row["fingerprint"], (await self._q.orders_from_rows(conn, [row]))[0]
-
     # -- the boundary -------------------------------------------------------------------------
 
     async def _run(
@@ -433,7 +376,7 @@ class PostgresRepository:
                 log.info("database_connection_lost", operation=operation, error=type(exc).__name__)
                 return await self._run(work, isolation)
         except DATABASE_ERRORS as exc:
-            raise _unavailable(operation, exc) from exc
+            raise unavailable(operation, exc) from exc
 
     async def _write(self, operation: str, work: Callable[[Connection], Awaitable[T]]) -> T:
         # Never repeated here: a commit whose answer was lost may have happened. Clients retry
@@ -441,27 +384,11 @@ class PostgresRepository:
         try:
             return await self._run(work)
         except DATABASE_ERRORS as exc:
-            raise _unavailable(operation, exc) from exc
-
-
-def _unavailable(operation: str, exc: BaseException) -> ServiceUnavailableError:
-    log.warning(
-        "database_error",
-        operation=operation,
-        error_type=type(exc).__name__,
-        sqlstate=getattr(exc, "sqlstate", None),
-        error=str(exc),
-    )
-    return ServiceUnavailableError("the database is unavailable; please retry shortly")
-
-
-def _uuid(value: str) -> str | None:
-    # Ids are UUIDs, so anything else names nothing (as a lookup in the JSON backend would).
-    return canonical_id(value)
+            raise unavailable(operation, exc) from exc
 
 
 def _cursor_id(value: str) -> str:
-    if (found := _uuid(value)) is None:
+    if (found := canonical_id(value)) is None:
         raise InvalidInputError(
             "cursor is not valid; pass back next_cursor exactly as received",
             details=[{"field": "cursor", "message": "invalid cursor"}],
