@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -28,10 +29,12 @@ def test_every_operation_id_is_unique_and_names_what_it_does(client: TestClient)
 
 
 def test_metrics_carries_its_bearer_scheme_required_only_when_a_token_is_set(
-    make_settings: Callable[..., Any], clock: Any, client: TestClient
+    make_settings: Callable[..., Any], clock: Any, client: TestClient, tmp_path: Path
 ) -> None:
     token = "metrics-token-0123456789abcdef"
-    with TestClient(create_app(make_settings(METRICS_TOKEN=token), clock=clock)) as guarded:
+    # A data file of its own: `client`'s app holds the one-writer lock on the default one.
+    settings = make_settings(METRICS_TOKEN=token, JSON_DATA_PATH=str(tmp_path / "guarded.json"))
+    with TestClient(create_app(settings, clock=clock)) as guarded:
         required = guarded.get("/openapi.json").json()["paths"]["/metrics"]["get"]["security"]
         assert guarded.get("/metrics").status_code == 401
     optional = client.get("/openapi.json").json()["paths"]["/metrics"]["get"]["security"]

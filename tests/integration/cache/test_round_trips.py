@@ -22,32 +22,35 @@ from tests.integration.test_api_cache_metrics import add_items
 pytestmark = pytest.mark.redis
 
 
-END = "end-of-round-trip-count"
+START, END = "start-of-round-trip-count", "end-of-round-trip-count"
 
 
 @contextmanager
 def client_commands(url: str) -> Iterator[list[str]]:
-    """The commands clients send (not those scripts run) while the block runs."""
+    """The commands clients send (not those scripts run) while the block runs: everything the
+    server saw between two ECHO markers, so nothing sent before the block can slip in."""
     seen: list[str] = []
     admin = redis.Redis.from_url(url)
     monitor = admin.monitor()
-    started = threading.Event()
+    listening, counting = threading.Event(), threading.Event()
 
     def record() -> None:
         with monitor as m:
-            started.set()
+            listening.set()
             while True:
                 command = m.next_command()
-                if END in command["command"]:
+                if START in command["command"]:
+                    counting.set()
+                elif END in command["command"]:
                     return
-                if command["client_type"] != "lua":
+                elif counting.is_set() and command["client_type"] != "lua":
                     seen.append(command["command"].split()[0].upper())
 
     watcher = threading.Thread(target=record, daemon=True)
     watcher.start()
-    started.wait(5)
-    admin.ping()  # MONITOR is on by the time this round trip returns
-    seen.clear()
+    listening.wait(5)
+    admin.echo(START)
+    assert counting.wait(5), "MONITOR never saw the start marker"
     try:
         yield seen
     finally:
