@@ -23,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; notebooks still show the figures inline
 import matplotlib.pyplot as plt
 
+from harness.metrics import scrape  # noqa: F401 - re-exported for the notebooks
 from labkit import checks
 from labkit.checks import rate_percent  # noqa: F401 - re-exported for the notebooks
 
@@ -197,16 +198,6 @@ def environment() -> dict[str, Any]:
             "platform": platform.platform(),
         },
     }
-
-
-def scrape(url: str, name: str, **labels: str) -> float:
-    """Sum of one metric's samples whose labels include `labels`."""
-    total = 0.0
-    for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
-        is_sample = line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " ")
-        if is_sample and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def points(ax: Any, groups: dict[str, list[float]], title: str, unit: str) -> None:
