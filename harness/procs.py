@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -83,7 +84,7 @@ def base_env(**values: Any) -> dict[str, str]:
     return env
 
 
-def _child_setup(user: str | None) -> Callable[[], None]:
+def _child_setup(user: str | None, die_with_parent: bool) -> Callable[[], None]:
     ids = None
     if user is not None:
         entry = pwd.getpwnam(user)
@@ -94,7 +95,7 @@ def _child_setup(user: str | None) -> Callable[[], None]:
             os.setgroups([])
             os.setgid(ids[1])
             os.setuid(ids[0])
-        if _libc is not None:  # after setuid: a change of credentials clears the setting
+        if die_with_parent and _libc is not None:  # after setuid, which clears the setting
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
     return setup
@@ -132,7 +133,13 @@ class Process:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 process_group=0,
-                preexec_fn=_child_setup(self.user),
+                # PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, not the
+                # process: a child started from a short-lived thread (a chaos thread restarting
+                # Redis mid-run) would be killed as soon as that thread returned. Those are left
+                # to the session's reaper, which kills their group when this process dies.
+                preexec_fn=_child_setup(
+                    self.user, threading.current_thread() is threading.main_thread()
+                ),
             )
         self.owner.guard_group(self.process.pid)
         if not self._owned:
