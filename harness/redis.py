@@ -21,7 +21,10 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +248,45 @@ def _release(admin_url: str, key: str, token: str, url: str) -> None:
 
 
 _providers: dict[int, _Provider] = {}
+
+
+_START, _END = "start-of-round-trip-count", "end-of-round-trip-count"
+
+
+@contextmanager
+def client_commands(url: str) -> Iterator[list[str]]:
+    """The commands clients send to the server at `url` while the block runs, i.e. its round
+    trips: what MONITOR saw between two ECHO markers (so nothing sent before the block slips
+    in), without the commands scripts run inside the server (MONITOR tags those "lua"; Redis's
+    own INFO commandstats counts them as if clients had sent them)."""
+    seen: list[str] = []
+    admin = redis_client.Redis.from_url(url)
+    monitor = admin.monitor()
+    listening, counting = threading.Event(), threading.Event()
+
+    def record() -> None:
+        with monitor as m:
+            listening.set()
+            while True:
+                command = m.next_command()
+                if _START in command["command"]:
+                    counting.set()
+                elif _END in command["command"]:
+                    return
+                elif counting.is_set() and command["client_type"] != "lua":
+                    seen.append(command["command"].split()[0].upper())
+
+    watcher = threading.Thread(target=record, daemon=True)
+    watcher.start()
+    listening.wait(5)
+    admin.echo(_START)
+    assert counting.wait(5), "MONITOR never saw the start marker"
+    try:
+        yield seen
+    finally:
+        admin.echo(_END)
+        watcher.join(10)
+        admin.close()
 
 
 def redis_url(label: str = "default", owner: Session | None = None) -> str:

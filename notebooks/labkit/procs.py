@@ -20,7 +20,7 @@ from harness.procs import (
     free_port,
     wait_http,
 )
-from harness.redis import RedisServer, redis_binary
+from harness.redis import RedisServer, client_commands, redis_binary
 
 __all__ = [
     "BIN",
@@ -33,6 +33,7 @@ __all__ = [
     "RedisServer",
     "Service",
     "base_env",
+    "client_commands",
     "free_port",
     "postgres_available",
     "redis_available",
