@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -29,6 +30,11 @@ ROOT = HERE.parent
 REPORTS = ROOT / "reports"
 BASELINE = REPORTS / "baseline.json"
 SECTIONS = ["compression", "cache", "queries", "overall", "resilience", "deploy"]
+# Sections whose targets are error rates, counts, sizes and availability, not speed: they run
+# side by side once every timed section has finished, so they never disturb a throughput trial.
+# The timed ones run one at a time on an otherwise idle machine. (Compression times gzip levels
+# with wrk in the full profile only.)
+UNTIMED = {"quick": {"compression", "resilience", "deploy"}, "full": {"resilience", "deploy"}}
 BUDGET_S = {"quick": 180, "full": 600}
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Performance audit</title>
@@ -59,6 +65,41 @@ def run_notebook(name: str, report: Path, parameters: dict[str, object]) -> str 
         text = str(exc).strip()
         return f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}"
     return None
+
+
+def run_side_by_side(names: list[str], report: Path, profile: str) -> dict[str, str | None]:
+    """Each notebook in a process of its own (its own kernel and harness session), all at once;
+    returns, per notebook, why it broke or None."""
+    children = {
+        name: subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "section", name, str(report), profile],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in names
+    }
+    outcome: dict[str, str | None] = {}
+    for name, child in children.items():
+        output, _ = child.communicate()
+        lines = [line for line in output.splitlines() if line.startswith("BROKE: ")]
+        outcome[name] = (
+            lines[-1].removeprefix("BROKE: ")
+            if lines
+            else None
+            if child.returncode == 0
+            else f"exit {child.returncode}"
+        )
+    return outcome
+
+
+def section_command(name: str, report: str, profile: str) -> int:
+    """One notebook into a report (what run_side_by_side starts); prints why it broke."""
+    why = run_notebook(name, Path(report), {"profile": profile, "report_dir": report})
+    if why:
+        print(f"BROKE: {why}", flush=True)
+        return 1
+    return 0
 
 
 def summarize(
@@ -163,10 +204,12 @@ def audit() -> int:
     started = time.monotonic()
     machine = environment()  # the commit measured is the one checked out when the run starts
     broken: dict[str, str] = {}
-    stages = [*ran, "report"]
+    timed = [name for name in ran if name not in UNTIMED[profile]]
+    untimed = [name for name in ran if name in UNTIMED[profile]]
+    stages = [*timed, *untimed, "report"]
     shown = report.relative_to(ROOT) if report.is_relative_to(ROOT) else report
     print(f"audit: profile {profile}, writing {shown}", flush=True)
-    for index, name in enumerate(ran):
+    for index, name in enumerate(timed):
         print(
             f"audit: [{time.monotonic() - started:5.0f}s] stage {index + 1}/{len(stages)} "
             f"{name} (next: {stages[index + 1]})",
@@ -176,6 +219,16 @@ def audit() -> int:
         if why:
             broken[name] = why
             print(f"audit: {name} BROKE: {why}", flush=True)
+    if untimed:
+        print(
+            f"audit: [{time.monotonic() - started:5.0f}s] stages {len(timed) + 1}-{len(ran)}/"
+            f"{len(stages)} {' + '.join(untimed)} side by side (untimed)",
+            flush=True,
+        )
+        for name, why in run_side_by_side(untimed, report, profile).items():
+            if why:
+                broken[name] = why
+                print(f"audit: {name} BROKE: {why}", flush=True)
     elapsed = time.monotonic() - started
     summary = summarize(report, profile, ran, broken, elapsed, machine)
     print(f"audit: [{elapsed:5.0f}s] stage {len(stages)}/{len(stages)} report", flush=True)
@@ -223,6 +276,8 @@ def baseline_command(source: str) -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["compare"] and len(argv) == 3:
         return compare_command(argv[1], argv[2])
+    if argv[:1] == ["section"] and len(argv) == 4 and argv[1] in SECTIONS:
+        return section_command(argv[1], argv[2], argv[3])
     if argv[:1] == ["baseline"] and len(argv) <= 2:
         return baseline_command(argv[1] if len(argv) == 2 else "reports/latest")
     if argv:

@@ -77,6 +77,12 @@ WATERFALL: dict[str, dict[str, str]] = {
 }
 
 
+# The waterfall steps behind a target (limiter_cost, access_log_cost): all the quick profile runs.
+TARGETED_LAYERS = {
+    k: v for k, v in WATERFALL.items() if k.startswith(("rate limiter", "access log"))
+}
+
+
 def production(**extra: Any) -> dict[str, str]:
     return {**PRODUCTION, **{k: str(v) for k, v in extra.items()}}
 
