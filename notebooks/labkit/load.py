@@ -175,6 +175,9 @@ def locust(
     ]
     if tags:
         args += ["--tags", *tags]
+    counters_file = out_dir / "counters.json"
+    if "--counters-file" not in (extra or []):
+        args += ["--counters-file", str(counters_file)]
     args += extra or []
     args += user_classes or []
     cpu_before = server.cpu_seconds() if server else 0.0
@@ -185,6 +188,8 @@ def locust(
     stats = json.loads((out_dir / "locust.json").read_text())
     return {
         "stats": stats,
+        # Scenario counters and percentiles to 0.1 ms (loadtests/common/counters.py), when written.
+        "counters": json.loads(counters_file.read_text()) if counters_file.exists() else {},
         "generator_cpu_share": run.cpu_share,
         "server_cpu_s": (server.cpu_seconds() - cpu_before) if server else 0.0,
         "wall_s": run.wall_s,

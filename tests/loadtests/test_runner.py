@@ -4,6 +4,7 @@ results in their own folder, and no request refused by the rate limiter."""
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 from pathlib import Path
 
@@ -31,5 +32,9 @@ def test_a_run_without_a_host_starts_its_own_server_and_nothing_is_refused(
         total = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
     assert int(total["Request Count"]) > 0
     assert int(total["Failure Count"]) == 0
+    # Every request timed to 0.1 ms beside Locust's whole-millisecond statistics.
+    latency = json.loads((out / "counters.json").read_text())["latency_ms"]
+    assert latency["requests"] >= int(total["Request Count"])  # also those finishing at stop
+    assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"]
     assert '"status": 429' not in (out / "server.log").read_text()
     assert "started pickup serve" in done.stdout
