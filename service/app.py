@@ -132,7 +132,8 @@ def rate_limit_budgets(settings: Settings) -> dict[Budget, tuple[RateLimit, KeyF
         "orders": (RateLimit(settings.rate_limit_orders_max, window_s), by_client),
         "ai": (RateLimit(settings.rate_limit_ai_max, window_s), by_client),
         # Pickup-code attempts per order are counted by the hand-over handler itself
-        # (http/pickup_guard.py), after authentication and validation, and fail closed.
+        # (http/pickup_guard.py), after authentication and validation; while Redis cannot
+        # count them, the process counts them itself.
     }
 
 

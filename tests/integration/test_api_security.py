@@ -190,23 +190,33 @@ def test_anonymous_or_malformed_pickup_posts_do_not_spend_the_orders_attempts(
     assert handed_over.status_code == 200 and handed_over.json()["status"] == "picked_up"
 
 
-def test_the_pickup_guard_fails_closed_when_the_limiter_storage_is_down(
+def test_with_the_limiter_storage_down_the_pickup_guard_counts_attempts_in_process(
     make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
 ) -> None:
     values = {
         "RATE_LIMIT_ENABLED": "true",
         "RATE_LIMIT_FAIL_OPEN": "true",
         "REDIS_URL": "redis://127.0.0.1:9/0",  # the discard port: nothing answers
+        "PICKUP_CODE_ATTEMPTS_MAX": "3",
     }
     with app_client(make_settings, clock, **values) as c:
-        order = ready_order(c, staff)
-        assert order["status"] == "placed"  # the general limiter failed open
-        refused = c.post(
-            f"/v1/orders/{order['id']}/pickup",
-            json={"pickup_code": order["pickup_code"]},
+        guessed, collected = ready_order(c, staff), ready_order(c, staff)
+        assert guessed["status"] == "placed"  # the general limiter failed open
+        path = f"/v1/orders/{guessed['id']}/pickup"
+        wrong = "000000" if guessed["pickup_code"] != "000000" else "111111"
+        guesses = [
+            c.post(path, json={"pickup_code": wrong}, headers=staff).status_code for _ in range(3)
+        ]
+        after_budget = c.post(path, json={"pickup_code": guessed["pickup_code"]}, headers=staff)
+        status = c.get(f"/v1/orders/{guessed['id']}", headers=staff).json()["status"]
+        handed_over = c.post(
+            f"/v1/orders/{collected['id']}/pickup",
+            json={"pickup_code": collected["pickup_code"]},
             headers=staff,
         )
-        status = c.get(f"/v1/orders/{order['id']}", headers=staff).json()["status"]
-    assert refused.status_code == 503
-    assert refused.json()["error"]["code"] == "service_unavailable"
-    assert status == "ready"  # nothing was handed over uncounted
+    assert guesses == [403] * 3
+    assert after_budget.status_code == 429  # still counted, though Redis cannot count
+    assert after_budget.json()["error"]["code"] == "rate_limited"
+    assert status == "ready"  # nothing was handed over past the budget
+    assert handed_over.status_code == 200  # customers still collect during the outage
+    assert handed_over.json()["status"] == "picked_up"
