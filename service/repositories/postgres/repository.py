@@ -19,9 +19,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import asyncpg
 import structlog
@@ -185,19 +186,13 @@ class PostgresRepository:
         await self._write("save_store", lambda c: c.execute(q.SAVE_STORE, *m.store_args(store)))
 
     async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
-        if (sid := canonical_id(store_id)) is None:
-            raise NotFoundError("no store with this id", details={"store_id": store_id})
-
-        async def apply(conn: Connection) -> Store:
-            async with conn.transaction():
-                row = await conn.fetchrow(q.STORE_FOR_UPDATE, sid)  # locks the row
-                if row is None:
-                    raise NotFoundError("no store with this id", details={"store_id": store_id})
-                updated = change(m.store_from_row(row))
-                await conn.execute(q.SAVE_STORE, *m.store_args(updated))
-                return updated
-
-        return await self._write("update_store", apply)
+        return await self._update_row(
+            "update_store",
+            store_id,
+            change,
+            NotFoundError("no store with this id", details={"store_id": store_id}),
+            _STORE_ROWS,
+        )
 
     async def list_menu(self, store_id: str) -> list[MenuItem]:
         if (sid := canonical_id(store_id)) is None:
@@ -219,19 +214,13 @@ class PostgresRepository:
     async def update_menu_item(
         self, item_id: str, change: Callable[[MenuItem], MenuItem]
     ) -> MenuItem:
-        if (iid := canonical_id(item_id)) is None:
-            raise NotFoundError("no menu item with this id", details={"item_id": item_id})
-
-        async def apply(conn: Connection) -> MenuItem:
-            async with conn.transaction():
-                row = await conn.fetchrow(q.MENU_ITEM_FOR_UPDATE, iid)  # locks the row
-                if row is None:
-                    raise NotFoundError("no menu item with this id", details={"item_id": item_id})
-                updated = change(m.item_from_row(row))
-                await conn.execute(q.SAVE_MENU_ITEM, *m.item_args(updated))
-                return updated
-
-        return await self._write("update_menu_item", apply)
+        return await self._update_row(
+            "update_menu_item",
+            item_id,
+            change,
+            NotFoundError("no menu item with this id", details={"item_id": item_id}),
+            _ITEM_ROWS,
+        )
 
     async def held_by_slot(
         self, store_id: str, start: datetime, end: datetime
@@ -348,6 +337,30 @@ class PostgresRepository:
 
     # -- units of work ------------------------------------------------------------------------
 
+    async def _update_row(
+        self,
+        operation: str,
+        row_id: str,
+        change: Callable[[T], T],
+        missing: NotFoundError,
+        rows: _Rows[T],
+    ) -> T:
+        """Read-modify-write of one row in one transaction; the row stays locked until it ends,
+        so concurrent edits take turns and each applies to the other's result."""
+        if (rid := canonical_id(row_id)) is None:
+            raise missing
+
+        async def apply(conn: Connection) -> T:
+            async with conn.transaction():
+                row = await conn.fetchrow(rows.for_update, rid)  # locks the row
+                if row is None:
+                    raise missing
+                updated = change(rows.from_row(row))
+                await conn.execute(rows.save, *rows.args(updated))
+                return updated
+
+        return await self._write(operation, apply)
+
     # -- the boundary -------------------------------------------------------------------------
 
     async def _run(
@@ -385,6 +398,20 @@ class PostgresRepository:
             return await self._run(work)
         except DATABASE_ERRORS as exc:
             raise unavailable(operation, exc) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows(Generic[T]):
+    """How one kind of record is locked, read and saved as a single row."""
+
+    for_update: str
+    from_row: Callable[[asyncpg.Record], T]
+    save: str
+    args: Callable[[T], Sequence[object]]
+
+
+_STORE_ROWS = _Rows(q.STORE_FOR_UPDATE, m.store_from_row, q.SAVE_STORE, m.store_args)
+_ITEM_ROWS = _Rows(q.MENU_ITEM_FOR_UPDATE, m.item_from_row, q.SAVE_MENU_ITEM, m.item_args)
 
 
 def _cursor_id(value: str) -> str:
