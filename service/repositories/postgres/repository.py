@@ -186,13 +186,7 @@ class PostgresRepository:
         await self._write("save_store", lambda c: c.execute(q.SAVE_STORE, *m.store_args(store)))
 
     async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
-        return await self._update_row(
-            "update_store",
-            store_id,
-            change,
-            NotFoundError("no store with this id", details={"store_id": store_id}),
-            _STORE_ROWS,
-        )
+        return await self._update_row("update_store", _STORES, store_id, change)
 
     async def list_menu(self, store_id: str) -> list[MenuItem]:
         if (sid := canonical_id(store_id)) is None:
@@ -214,13 +208,7 @@ class PostgresRepository:
     async def update_menu_item(
         self, item_id: str, change: Callable[[MenuItem], MenuItem]
     ) -> MenuItem:
-        return await self._update_row(
-            "update_menu_item",
-            item_id,
-            change,
-            NotFoundError("no menu item with this id", details={"item_id": item_id}),
-            _ITEM_ROWS,
-        )
+        return await self._update_row("update_menu_item", _MENU_ITEMS, item_id, change)
 
     async def held_by_slot(
         self, store_id: str, start: datetime, end: datetime
@@ -338,15 +326,11 @@ class PostgresRepository:
     # -- units of work ------------------------------------------------------------------------
 
     async def _update_row(
-        self,
-        operation: str,
-        row_id: str,
-        change: Callable[[T], T],
-        missing: NotFoundError,
-        rows: _Rows[T],
+        self, operation: str, rows: _Rows[T], row_id: str, change: Callable[[T], T]
     ) -> T:
         """Read-modify-write of one row in one transaction; the row stays locked until it ends,
         so concurrent edits take turns and each applies to the other's result."""
+        missing = NotFoundError(f"no {rows.noun} with this id", details={rows.id_field: row_id})
         if (rid := canonical_id(row_id)) is None:
             raise missing
 
@@ -402,16 +386,22 @@ class PostgresRepository:
 
 @dataclass(frozen=True, slots=True)
 class _Rows(Generic[T]):
-    """How one kind of record is locked, read and saved as a single row."""
+    """How one kind of record is locked, read and saved as a single row, and named when absent."""
 
+    noun: str
+    id_field: str
     for_update: str
     from_row: Callable[[asyncpg.Record], T]
     save: str
     args: Callable[[T], Sequence[object]]
 
 
-_STORE_ROWS = _Rows(q.STORE_FOR_UPDATE, m.store_from_row, q.SAVE_STORE, m.store_args)
-_ITEM_ROWS = _Rows(q.MENU_ITEM_FOR_UPDATE, m.item_from_row, q.SAVE_MENU_ITEM, m.item_args)
+_STORES = _Rows(
+    "store", "store_id", q.STORE_FOR_UPDATE, m.store_from_row, q.SAVE_STORE, m.store_args
+)
+_MENU_ITEMS = _Rows(
+    "menu item", "item_id", q.MENU_ITEM_FOR_UPDATE, m.item_from_row, q.SAVE_MENU_ITEM, m.item_args
+)
 
 
 def _cursor_id(value: str) -> str:
