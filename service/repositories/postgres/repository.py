@@ -177,10 +177,7 @@ class PostgresRepository:
         return [m.store_from_row(r) for r in rows]
 
     async def get_store(self, store_id: str) -> Store | None:
-        if (sid := canonical_id(store_id)) is None:
-            return None
-        row = await self._read("get_store", lambda c: c.fetchrow(self._q.store, sid))
-        return None if row is None else m.store_from_row(row)
+        return await self._get_row("get_store", self._q.store, store_id, m.store_from_row)
 
     async def save_store(self, store: Store) -> None:
         await self._write("save_store", lambda c: c.execute(q.SAVE_STORE, *m.store_args(store)))
@@ -195,10 +192,7 @@ class PostgresRepository:
         return [m.item_from_row(r) for r in rows]
 
     async def get_menu_item(self, item_id: str) -> MenuItem | None:
-        if (iid := canonical_id(item_id)) is None:
-            return None
-        row = await self._read("get_menu_item", lambda c: c.fetchrow(self._q.menu_item, iid))
-        return None if row is None else m.item_from_row(row)
+        return await self._get_row("get_menu_item", self._q.menu_item, item_id, m.item_from_row)
 
     async def save_menu_item(self, item: MenuItem) -> None:
         await self._write(
@@ -324,6 +318,19 @@ class PostgresRepository:
         return await self._read("export_dataset", bulk.export, isolation="repeatable_read")
 
     # -- units of work ------------------------------------------------------------------------
+
+    async def _get_row(
+        self,
+        operation: str,
+        sql: str,
+        row_id: str,
+        from_row: Callable[[asyncpg.Record], T],
+    ) -> T | None:
+        # An id that is not a UUID names no row; asking the database would only fail the cast.
+        if (rid := canonical_id(row_id)) is None:
+            return None
+        row = await self._read(operation, lambda c: c.fetchrow(sql, rid))
+        return None if row is None else from_row(row)
 
     async def _update_row(
         self, operation: str, rows: _Rows[T], row_id: str, change: Callable[[T], T]
