@@ -205,7 +205,7 @@ class Settings(
         """The configuration with every secret replaced by whether it is set."""
         shown = self.model_dump(mode="json")
         for name, value in shown.items():
-            if isinstance(getattr(self, name), SecretStr) or name in SECRET_FIELDS:
+            if name in SECRET_FIELDS:
                 shown[name] = "set" if value else "unset"
         return shown
 

@@ -17,15 +17,6 @@ from service.secret_policy import MIN_SECRET_BITS
 
 # Must be set explicitly when APP_ENV=production (DATABASE_URL too with DATA_BACKEND=postgres).
 PRODUCTION_REQUIRED = ("port", "data_backend", "staff_api_keys", "admin_token", "openai_api_key")
-SECRET_FIELDS = (
-    "staff_api_keys",
-    "admin_token",
-    "openai_api_key",
-    "database_url",
-    "database_direct_url",
-    "redis_url",
-    "metrics_token",
-)
 
 
 def comma_separated(value: str) -> list[str]:
@@ -299,6 +290,15 @@ GROUPS: dict[str, type[BaseModel]] = {
     "Observability": ObservabilitySettings,
     "Lab only (refused in production)": LabSettings,
 }
+
+# The keys declared SecretStr, in documentation order: never shown, refused as placeholders,
+# marked (secret) in docs/env-keys.md. The type is the one declaration.
+SECRET_FIELDS = tuple(
+    name
+    for group in GROUPS.values()
+    for name, field in group.model_fields.items()
+    if SecretStr in (field.annotation, *typing.get_args(field.annotation))
+)
 
 
 def env_keys_markdown() -> str:
