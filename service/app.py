@@ -209,7 +209,6 @@ def create_app(
                 "meta",
                 None,
                 auth="metrics" if token else "metrics-optional",
-                errors=(401,),
                 rate_limit="exempt",
             )
         )

@@ -36,6 +36,7 @@ from service.config_keys import (
     LimiterSettings,
     ObservabilitySettings,
     ServerSettings,
+    comma_separated,
 )
 from service.domain.ids import canonical_id
 from service.errors import ConfigError
@@ -189,25 +190,22 @@ class Settings(
         if self.staff_api_keys is None:
             return []
         pairs: list[tuple[str | None, str]] = []
-        for entry in self.staff_api_keys.get_secret_value().split(","):
-            entry = entry.strip()
-            if not entry:
-                continue
+        for entry in comma_separated(self.staff_api_keys.get_secret_value()):
             store, sep, key = entry.rpartition(":")
             pairs.append((store if sep else None, key))
         return pairs
 
     def trusted_proxy_networks(self) -> list[str]:
-        return [v.strip() for v in self.trusted_proxies.split(",") if v.strip()]
+        return comma_separated(self.trusted_proxies)
 
     def cors_origin_list(self) -> list[str]:
-        return [v.strip() for v in self.cors_origins.split(",") if v.strip()]
+        return comma_separated(self.cors_origins)
 
     def describe(self) -> dict[str, Any]:
         """The configuration with every secret replaced by whether it is set."""
         shown = self.model_dump(mode="json")
         for name, value in shown.items():
-            if isinstance(getattr(self, name), SecretStr) or name in SECRET_FIELDS:
+            if name in SECRET_FIELDS:
                 shown[name] = "set" if value else "unset"
         return shown
 

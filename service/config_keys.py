@@ -17,15 +17,12 @@ from service.secret_policy import MIN_SECRET_BITS
 
 # Must be set explicitly when APP_ENV=production (DATABASE_URL too with DATA_BACKEND=postgres).
 PRODUCTION_REQUIRED = ("port", "data_backend", "staff_api_keys", "admin_token", "openai_api_key")
-SECRET_FIELDS = (
-    "staff_api_keys",
-    "admin_token",
-    "openai_api_key",
-    "database_url",
-    "database_direct_url",
-    "redis_url",
-    "metrics_token",
-)
+
+
+def comma_separated(value: str) -> list[str]:
+    """The entries of a comma-separated key (STAFF_API_KEYS, TRUSTED_PROXIES, CORS_ORIGINS),
+    trimmed, empty ones dropped: what the validators check is what the service then uses."""
+    return [entry for entry in (v.strip() for v in value.split(",")) if entry]
 
 
 class ServerSettings(BaseModel):
@@ -108,16 +105,15 @@ class ServerSettings(BaseModel):
     @classmethod
     def _staff_keys_are_well_formed(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            for entry in value.get_secret_value().split(","):
-                key = entry.strip().rpartition(":")[2]
-                if entry.strip() and len(key) < 16:
+            for entry in comma_separated(value.get_secret_value()):
+                if len(entry.rpartition(":")[2]) < 16:
                     raise ValueError("each staff key must be at least 16 characters")
         return value
 
     @field_validator("trusted_proxies")
     @classmethod
     def _cidrs_are_valid(cls, value: str) -> str:
-        for entry in filter(None, (v.strip() for v in value.split(","))):
+        for entry in comma_separated(value):
             try:
                 ipaddress.ip_network(entry)
             except ValueError:
@@ -127,7 +123,7 @@ class ServerSettings(BaseModel):
     @field_validator("cors_origins")
     @classmethod
     def _origins_are_origins(cls, value: str) -> str:
-        for entry in filter(None, (v.strip() for v in value.split(","))):
+        for entry in comma_separated(value):
             if entry != "*" and not re.fullmatch(r"https?://[^/\s]+", entry):
                 raise ValueError(f"{entry!r} is not an origin such as https://app.example.com")
         return value
@@ -294,6 +290,15 @@ GROUPS: dict[str, type[BaseModel]] = {
     "Observability": ObservabilitySettings,
     "Lab only (refused in production)": LabSettings,
 }
+
+# The keys declared SecretStr, in documentation order: never shown, refused as placeholders,
+# marked (secret) in docs/env-keys.md. The type is the one declaration.
+SECRET_FIELDS = tuple(
+    name
+    for group in GROUPS.values()
+    for name, field in group.model_fields.items()
+    if SecretStr in (field.annotation, *typing.get_args(field.annotation))
+)
 
 
 def env_keys_markdown() -> str:

@@ -22,6 +22,20 @@ Handler = Callable[[Request], Awaitable[Response]]
 # spends that one too. "exempt" endpoints (probes, metrics) are never limited.
 Budget = Literal["exempt", "default", "orders", "ai", "pickup-per-order"]
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+Auth = Literal["public", "staff", "order", "admin", "metrics", "metrics-optional"]
+# What a request can fail with before its handler decides anything, by what the endpoint reads
+# (service/http/parsing.py): a body (not JSON 400, too large 413, wrong type 415, invalid 422), a
+# query (422), an id in the path (404: an id that is not a UUID names nothing) and credentials.
+BODY_ERRORS = (400, 413, 415, 422)
+QUERY_ERRORS = (422,)
+PATH_ID_ERRORS = (404,)
+AUTH_ERRORS: dict[Auth, tuple[int, ...]] = {
+    "staff": (401, 403),
+    "order": (401, 403),
+    "admin": (401, 403),
+    "metrics": (401,),
+    "metrics-optional": (401,),
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,9 @@ class Endpoint:
     query: type[BaseModel] | None = None
     # "metrics-optional": /metrics without METRICS_TOKEN, where a bearer token is accepted and not
     # needed; the document still shows the scheme an operator switches on.
-    auth: Literal["public", "staff", "order", "admin", "metrics", "metrics-optional"] = "public"
+    auth: Auth = "public"
+    # Error statuses the handler itself may answer (409 for a refused transition, say); those
+    # its body, query, path and auth imply are added by `error_statuses`.
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()  # request headers it reads, for the document
     rate_limit: Budget = "default"
@@ -50,6 +66,16 @@ class Endpoint:
             raise ValueError(
                 f"{self.method} {self.path} must declare what it invalidates (() for nothing)"
             )
+
+    def error_statuses(self) -> tuple[int, ...]:
+        """Every error status this endpoint can answer by itself, in ascending order."""
+        implied = [
+            *(BODY_ERRORS if self.body is not None else ()),
+            *(QUERY_ERRORS if self.query is not None else ()),
+            *(PATH_ID_ERRORS if "{" in self.path else ()),
+            *AUTH_ERRORS.get(self.auth, ()),
+        ]
+        return tuple(sorted({*implied, *self.errors}))
 
     def serve(self) -> Handler:
         """The handler, preceded by the credentials check its `auth` declares and followed on

@@ -209,7 +209,7 @@ def _responses(ep: Endpoint) -> dict[str, Any]:
         responses[str(ep.status)] = {"description": ep.summary, "headers": _headers(*ok_headers)}
     # Every /v1 route sits behind the rate limiter and can find a dependency down.
     always = (429, 503) if ep.path.startswith("/v1/") else ()
-    for status in (*ep.errors, *always):
+    for status in (*ep.error_statuses(), *always):
         headers = ["X-Request-ID"]
         if status == 429:
             headers += ["RateLimit", "RateLimit-Policy", "Retry-After"]

@@ -20,10 +20,9 @@ from asyncpg import Record
 from service.domain.models import Order, OrderStatus
 from service.repositories.postgres import Queries
 from service.repositories.postgres.mappers import line_tuples, order_from_row
-from service.repositories.postgres.sql import Connection
+from service.repositories.postgres.sql import HELD_BY_SLOT, LIVE, Connection
 
 LINES_OF_ORDER = "SELECT * FROM order_lines WHERE order_id = $1 ORDER BY line_no"
-LIVE = "status NOT IN ('cancelled', 'rejected')"
 
 
 def list_orders(
@@ -58,11 +57,7 @@ NAIVE = Queries(
     stores_after="SELECT * FROM stores WHERE id > $1 ORDER BY id LIMIT $2",
     menu="SELECT * FROM menu_items WHERE store_id = $1 ORDER BY seq",
     menu_item="SELECT * FROM menu_items WHERE id = $1",
-    held_by_slot=(
-        "SELECT pickup_slot_start, count(*) AS held FROM orders WHERE store_id = $1 "
-        f"AND pickup_slot_start >= $2 AND pickup_slot_start < $3 AND {LIVE} "
-        "GROUP BY pickup_slot_start"
-    ),
+    held_by_slot=HELD_BY_SLOT,
     held_in_slot=(
         f"SELECT count(*) FROM orders WHERE store_id = $1 AND pickup_slot_start = $2 AND {LIVE}"
     ),

@@ -26,6 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 
@@ -36,6 +37,8 @@ from service.errors import DataFileError
 from service.ports import Dataset, IdempotencyKey
 from service.repositories import records as rec
 from service.repositories.datafile import acquire_write_lock, atomic_write_chunks, document_chunks
+
+T = TypeVar("T")
 
 
 class JsonFileRepository:
@@ -128,14 +131,8 @@ class JsonFileRepository:
             await self._persist(undo=lambda: self._restore_store(store.id, previous))
 
     async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
-        async with self._lock:
-            current = self._stores.get(store_id)
-            if current is None:
-                raise NotFoundError("no store with this id", details={"store_id": store_id})
-            updated = change(current)
-            self._put_store(updated)
-            await self._persist(undo=lambda: self._put_store(current))
-            return updated
+        missing = NotFoundError("no store with this id", details={"store_id": store_id})
+        return await self._update(self._stores, store_id, change, self._put_store, missing)
 
     async def list_menu(self, store_id: str) -> list[MenuItem]:
         return [self._items[i] for i in self._menu_by_store.get(store_id, ())]
@@ -152,14 +149,8 @@ class JsonFileRepository:
     async def update_menu_item(
         self, item_id: str, change: Callable[[MenuItem], MenuItem]
     ) -> MenuItem:
-        async with self._lock:
-            current = self._items.get(item_id)
-            if current is None:
-                raise NotFoundError("no menu item with this id", details={"item_id": item_id})
-            updated = change(current)
-            self._put_item(updated)
-            await self._persist(undo=lambda: self._put_item(current))
-            return updated
+        missing = NotFoundError("no menu item with this id", details={"item_id": item_id})
+        return await self._update(self._items, item_id, change, self._put_item, missing)
 
     async def held_by_slot(
         self, store_id: str, start: datetime, end: datetime
@@ -218,14 +209,8 @@ class JsonFileRepository:
         return None if found is None else (found[0], self._orders[found[1]])
 
     async def update_order(self, order_id: str, change: Callable[[Order], Order]) -> Order:
-        async with self._lock:
-            current = self._orders.get(order_id)
-            if current is None:
-                raise NotFoundError("no order with this id")
-            updated = change(current)
-            self._put_order(updated)
-            await self._persist(undo=lambda: self._put_order(current))
-            return updated
+        missing = NotFoundError("no order with this id")
+        return await self._update(self._orders, order_id, change, self._put_order, missing)
 
     async def list_orders(
         self,
@@ -275,6 +260,25 @@ class JsonFileRepository:
                 (IdempotencyKey(k, fp), oid) for k, (fp, oid) in self._idempotency.items()
             ],
         )
+
+    async def _update(
+        self,
+        records: dict[str, T],
+        record_id: str,
+        change: Callable[[T], T],
+        put: Callable[[T], None],
+        missing: NotFoundError,
+    ) -> T:
+        """Read, change and write one record under the lock, so concurrent edits take turns and
+        none is lost; memory goes back to the record as it was when the write fails."""
+        async with self._lock:
+            current = records.get(record_id)
+            if current is None:
+                raise missing
+            updated = change(current)
+            put(updated)
+            await self._persist(undo=lambda: put(current))
+            return updated
 
     # -- state ------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ ENDPOINTS = [
         "ai",
         s.RecommendationOut,
         body=s.RecommendationIn,
-        errors=(400, 404, 409, 413, 415, 422, 429),
+        errors=(409, 429),
         rate_limit="ai",
         invalidates=(),
     ),
@@ -55,6 +55,5 @@ ENDPOINTS = [
         "admin",
         s.BreakerList,
         auth="admin",
-        errors=(401, 403),
     ),
 ]

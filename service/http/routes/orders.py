@@ -154,7 +154,7 @@ ENDPOINTS = [
         s.OrderCreatedOut,
         status=201,
         body=s.OrderIn,
-        errors=(400, 404, 409, 413, 415, 422),
+        errors=(404, 409),
         headers=("Idempotency-Key",),
         rate_limit="orders",
         invalidates=(),  # orders and slots are never cached
@@ -167,7 +167,6 @@ ENDPOINTS = [
         "orders",
         s.OrderViewOut,
         auth="order",
-        errors=(401, 403, 404),
     ),
     Endpoint(
         "POST",
@@ -177,7 +176,7 @@ ENDPOINTS = [
         "orders",
         s.OrderViewOut,
         auth="order",
-        errors=(401, 403, 404, 409),
+        errors=(409,),
         invalidates=(),
     ),
     Endpoint(
@@ -189,7 +188,7 @@ ENDPOINTS = [
         s.OrderOut,
         body=s.StatusIn,
         auth="staff",
-        errors=(400, 401, 403, 404, 409, 413, 415, 422),
+        errors=(409,),
         invalidates=(),
     ),
     Endpoint(
@@ -201,7 +200,7 @@ ENDPOINTS = [
         s.OrderOut,
         body=s.PickupIn,
         auth="staff",
-        errors=(400, 401, 403, 404, 409, 413, 415, 422),
+        errors=(409,),
         # Per order, whoever asks, but only authenticated, well-formed attempts: the handler
         # counts them (http/pickup_guard.py), failing closed when the count is unavailable.
         invalidates=(),
@@ -215,6 +214,5 @@ ENDPOINTS = [
         s.OrderList,
         query=s.OrdersQuery,
         auth="staff",
-        errors=(401, 403, 404, 422),
     ),
 ]

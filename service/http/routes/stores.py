@@ -148,12 +148,9 @@ ENDPOINTS = [
         "stores",
         s.StoreList,
         query=s.PageQuery,
-        errors=(422,),
     ),
-    Endpoint("GET", STORE, get_store, "Get a store", "stores", s.StoreOut, errors=(404,)),
-    Endpoint(
-        "GET", f"{STORE}/menu", get_menu, "A store's menu", "stores", s.MenuList, errors=(404,)
-    ),
+    Endpoint("GET", STORE, get_store, "Get a store", "stores", s.StoreOut),
+    Endpoint("GET", f"{STORE}/menu", get_menu, "A store's menu", "stores", s.MenuList),
     Endpoint(
         "GET",
         f"{STORE}/slots",
@@ -162,7 +159,6 @@ ENDPOINTS = [
         "stores",
         s.SlotList,
         query=s.SlotsQuery,
-        errors=(404, 422),
     ),
     Endpoint(
         "POST",
@@ -174,7 +170,6 @@ ENDPOINTS = [
         status=201,
         body=s.StoreIn,
         auth="staff",
-        errors=(400, 401, 403, 413, 415, 422),
         invalidates=(STORES_ENTITY,),
     ),
     Endpoint(
@@ -186,7 +181,6 @@ ENDPOINTS = [
         s.StoreOut,
         body=s.StorePatch,
         auth="staff",
-        errors=(400, 401, 403, 404, 413, 415, 422),
         invalidates=(STORES_ENTITY, STORE_ENTITY),
     ),
     Endpoint(
@@ -199,7 +193,6 @@ ENDPOINTS = [
         status=201,
         body=s.MenuItemIn,
         auth="staff",
-        errors=(400, 401, 403, 404, 413, 415, 422),
         invalidates=(MENU_ENTITY,),
     ),
     Endpoint(
@@ -211,7 +204,6 @@ ENDPOINTS = [
         s.MenuItemOut,
         body=s.MenuItemPatch,
         auth="staff",
-        errors=(400, 401, 403, 404, 413, 415, 422),
         invalidates=(MENU_ENTITY,),
     ),
 ]

@@ -19,9 +19,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import asyncpg
 import structlog
@@ -176,28 +177,13 @@ class PostgresRepository:
         return [m.store_from_row(r) for r in rows]
 
     async def get_store(self, store_id: str) -> Store | None:
-        if (sid := canonical_id(store_id)) is None:
-            return None
-        row = await self._read("get_store", lambda c: c.fetchrow(self._q.store, sid))
-        return None if row is None else m.store_from_row(row)
+        return await self._get_row("get_store", self._q.store, store_id, m.store_from_row)
 
     async def save_store(self, store: Store) -> None:
         await self._write("save_store", lambda c: c.execute(q.SAVE_STORE, *m.store_args(store)))
 
     async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
-        if (sid := canonical_id(store_id)) is None:
-            raise NotFoundError("no store with this id", details={"store_id": store_id})
-
-        async def apply(conn: Connection) -> Store:
-            async with conn.transaction():
-                row = await conn.fetchrow(q.STORE_FOR_UPDATE, sid)  # locks the row
-                if row is None:
-                    raise NotFoundError("no store with this id", details={"store_id": store_id})
-                updated = change(m.store_from_row(row))
-                await conn.execute(q.SAVE_STORE, *m.store_args(updated))
-                return updated
-
-        return await self._write("update_store", apply)
+        return await self._update_row("update_store", _STORES, store_id, change)
 
     async def list_menu(self, store_id: str) -> list[MenuItem]:
         if (sid := canonical_id(store_id)) is None:
@@ -206,10 +192,7 @@ class PostgresRepository:
         return [m.item_from_row(r) for r in rows]
 
     async def get_menu_item(self, item_id: str) -> MenuItem | None:
-        if (iid := canonical_id(item_id)) is None:
-            return None
-        row = await self._read("get_menu_item", lambda c: c.fetchrow(self._q.menu_item, iid))
-        return None if row is None else m.item_from_row(row)
+        return await self._get_row("get_menu_item", self._q.menu_item, item_id, m.item_from_row)
 
     async def save_menu_item(self, item: MenuItem) -> None:
         await self._write(
@@ -219,19 +202,7 @@ class PostgresRepository:
     async def update_menu_item(
         self, item_id: str, change: Callable[[MenuItem], MenuItem]
     ) -> MenuItem:
-        if (iid := canonical_id(item_id)) is None:
-            raise NotFoundError("no menu item with this id", details={"item_id": item_id})
-
-        async def apply(conn: Connection) -> MenuItem:
-            async with conn.transaction():
-                row = await conn.fetchrow(q.MENU_ITEM_FOR_UPDATE, iid)  # locks the row
-                if row is None:
-                    raise NotFoundError("no menu item with this id", details={"item_id": item_id})
-                updated = change(m.item_from_row(row))
-                await conn.execute(q.SAVE_MENU_ITEM, *m.item_args(updated))
-                return updated
-
-        return await self._write("update_menu_item", apply)
+        return await self._update_row("update_menu_item", _MENU_ITEMS, item_id, change)
 
     async def held_by_slot(
         self, store_id: str, start: datetime, end: datetime
@@ -348,6 +319,39 @@ class PostgresRepository:
 
     # -- units of work ------------------------------------------------------------------------
 
+    async def _get_row(
+        self,
+        operation: str,
+        sql: str,
+        row_id: str,
+        from_row: Callable[[asyncpg.Record], T],
+    ) -> T | None:
+        # An id that is not a UUID names no row; asking the database would only fail the cast.
+        if (rid := canonical_id(row_id)) is None:
+            return None
+        row = await self._read(operation, lambda c: c.fetchrow(sql, rid))
+        return None if row is None else from_row(row)
+
+    async def _update_row(
+        self, operation: str, rows: _Rows[T], row_id: str, change: Callable[[T], T]
+    ) -> T:
+        """Read-modify-write of one row in one transaction; the row stays locked until it ends,
+        so concurrent edits take turns and each applies to the other's result."""
+        missing = NotFoundError(f"no {rows.noun} with this id", details={rows.id_field: row_id})
+        if (rid := canonical_id(row_id)) is None:
+            raise missing
+
+        async def apply(conn: Connection) -> T:
+            async with conn.transaction():
+                row = await conn.fetchrow(rows.for_update, rid)  # locks the row
+                if row is None:
+                    raise missing
+                updated = change(rows.from_row(row))
+                await conn.execute(rows.save, *rows.args(updated))
+                return updated
+
+        return await self._write(operation, apply)
+
     # -- the boundary -------------------------------------------------------------------------
 
     async def _run(
@@ -385,6 +389,26 @@ class PostgresRepository:
             return await self._run(work)
         except DATABASE_ERRORS as exc:
             raise unavailable(operation, exc) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows(Generic[T]):
+    """How one kind of record is locked, read and saved as a single row, and named when absent."""
+
+    noun: str
+    id_field: str
+    for_update: str
+    from_row: Callable[[asyncpg.Record], T]
+    save: str
+    args: Callable[[T], Sequence[object]]
+
+
+_STORES = _Rows(
+    "store", "store_id", q.STORE_FOR_UPDATE, m.store_from_row, q.SAVE_STORE, m.store_args
+)
+_MENU_ITEMS = _Rows(
+    "menu item", "item_id", q.MENU_ITEM_FOR_UPDATE, m.item_from_row, q.SAVE_MENU_ITEM, m.item_args
+)
 
 
 def _cursor_id(value: str) -> str:

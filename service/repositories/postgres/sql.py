@@ -37,6 +37,13 @@ KEY_COLUMNS = mappers.KEY_COLUMNS
 # can use it, and RELEASED_STATUSES in the domain (a test checks both).
 LIVE = "status NOT IN ('cancelled', 'rejected')"
 
+# Live orders per slot start in [$2, $3) at store $1: the same statement in every profile.
+HELD_BY_SLOT = (
+    "SELECT pickup_slot_start, count(*) AS held FROM orders WHERE store_id = $1 "
+    f"AND pickup_slot_start >= $2 AND pickup_slot_start < $3 AND {LIVE} "
+    "GROUP BY pickup_slot_start"
+)
+
 
 def names(columns: Sequence[str], alias: str = "") -> str:
     return ", ".join(f"{alias}{c}" for c in columns)
@@ -185,11 +192,7 @@ OPTIMIZED = Queries(
     stores_after=f"SELECT {names(STORE_COLUMNS)} FROM stores WHERE id > $1 ORDER BY id LIMIT $2",
     menu=f"SELECT {names(ITEM_COLUMNS)} FROM menu_items WHERE store_id = $1 ORDER BY seq",
     menu_item=f"SELECT {names(ITEM_COLUMNS)} FROM menu_items WHERE id = $1",
-    held_by_slot=(
-        "SELECT pickup_slot_start, count(*) AS held FROM orders WHERE store_id = $1 "
-        f"AND pickup_slot_start >= $2 AND pickup_slot_start < $3 AND {LIVE} "
-        "GROUP BY pickup_slot_start"
-    ),
+    held_by_slot=HELD_BY_SLOT,
     held_in_slot=(
         "SELECT count(*) FROM orders "
         f"WHERE store_id = $1::uuid AND pickup_slot_start = $2::timestamptz AND {LIVE}"
