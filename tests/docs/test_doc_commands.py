@@ -5,13 +5,13 @@ over, as in an operator's terminal), with `set -e`, in an empty directory that h
 
 Two substitutions stand for what an operator fills in: `localhost:3001` becomes a `pickup serve`
 this test starts on a free port (demo data), and a `postgresql://…/pickup` URL becomes a scratch
-database that does not exist yet (so `pickup db migrate` must create it) and is dropped after.
+database that does not exist yet (so `pickup db migrate` must create it) and is dropped after,
+on the PostgreSQL the harness provides (the one on loopback, else a private or embedded one).
 The commands in SKIPPED cannot run here; each says why, and a test keeps the list from rotting.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -20,14 +20,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
+from harness.postgres import postgres
 from tests.e2e.server import Server, base_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 # Command (its start, as written) → why this test cannot run it.
 SKIPPED = {
@@ -113,20 +112,11 @@ def workdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def scratch_dsn() -> Iterator[str]:
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(ADMIN_DSN, timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin("SELECT 1"))
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.skip(f"the docs' PostgreSQL commands need PostgreSQL on 127.0.0.1:5432: {exc}")
+    server = postgres()
     name = f"pickup_docs_{uuid.uuid4().hex[:12]}"
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    server.owner.guard_database(server.admin_dsn, name)  # dropped even if this run is killed
+    yield server.dsn(name)
+    server.drop_database(name)
 
 
 @pytest.mark.timeout(600)

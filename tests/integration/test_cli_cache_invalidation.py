@@ -1,6 +1,8 @@
 """`pickup seed` / `pickup data import` change data behind running servers: with Redis they
 invalidate what they wrote; with the in-process cache they tell the operator how stale it may
-be. Runs against the shared Redis on loopback (DB 10, flushed first)."""
+be. Runs against a Redis database of its own from the harness (a leased, emptied database on the
+shared server, else a private server): never a fixed database number, which another run on the
+same server may hold (flushing it reset that run's rate-limit counters mid-test)."""
 
 from __future__ import annotations
 
@@ -9,21 +11,18 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis
 
+from harness.redis import redis_url
 from service.bootstrap import build_cache_store, invalidate_after_cli_write
 from service.cache import ReadThroughCache
 from service.cache.versioned import VersionedCache
 from service.config import load_settings
 
-REDIS_URL = "redis://127.0.0.1:6379/10"
+REDIS_URL = redis_url("cli-cache-invalidation")
 
 
 @pytest.fixture
 async def empty_redis() -> AsyncIterator[None]:
     client = redis.Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (redis.ConnectionError, OSError):
-        pytest.skip("no Redis on 127.0.0.1:6379")
     await client.flushdb()
     yield
     await client.flushdb()
