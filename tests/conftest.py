@@ -52,9 +52,19 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def client(make_settings: Callable[..., Settings], clock: Clock) -> Iterator[TestClient]:
-    app = create_app(make_settings(), clock=clock)
-    with TestClient(app) as test_client:
+def make_client(make_settings: Callable[..., Settings], clock: Clock) -> Callable[..., TestClient]:
+    """`make_client(**values)`: a client of the app built from `make_settings(**values)` and the
+    test's clock; enter it (`with make_client(...) as c:`) to run the app's lifespan."""
+
+    def build(**values: Any) -> TestClient:
+        return TestClient(create_app(make_settings(**values), clock=clock))
+
+    return build
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> Iterator[TestClient]:
+    with make_client() as test_client:
         yield test_client
 
 
