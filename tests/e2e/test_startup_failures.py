@@ -6,7 +6,6 @@ certificate) stops a production start instead of leaving it silently degraded.""
 from __future__ import annotations
 
 import socket
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from harness.postgres import postgres
 from harness.redis import RedisServer, redis_unavailable
-from tests.e2e.server import PICKUP, Server, base_env, free_port
+from tests.e2e.server import Server, base_env, free_port, pickup
 
 EXIT_DEPENDENCY = 3
 
@@ -38,7 +37,7 @@ def production_env(tmp_path: Path, **values: str) -> dict[str, str]:
 
 
 def start(env: dict[str, str], cwd: Path) -> tuple[int, str, list[dict[str, Any]]]:
-    result = subprocess.run([PICKUP, "serve"], cwd=cwd, capture_output=True, timeout=90, env=env)
+    result = pickup("serve", env=env, cwd=cwd, timeout=90)
     output = (result.stdout + result.stderr).decode()
     events = [orjson.loads(line) for line in output.splitlines() if line.startswith("{")]
     with socket.socket() as sock:  # the port was never bound
