@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import logging
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -52,9 +54,19 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-def client(make_settings: Callable[..., Settings], clock: Clock) -> Iterator[TestClient]:
-    app = create_app(make_settings(), clock=clock)
-    with TestClient(app) as test_client:
+def make_client(make_settings: Callable[..., Settings], clock: Clock) -> Callable[..., TestClient]:
+    """`make_client(**values)`: a client of the app built from `make_settings(**values)` and the
+    test's clock; enter it (`with make_client(...) as c:`) to run the app's lifespan."""
+
+    def build(**values: Any) -> TestClient:
+        return TestClient(create_app(make_settings(**values), clock=clock))
+
+    return build
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> Iterator[TestClient]:
+    with make_client() as test_client:
         yield test_client
 
 
@@ -70,6 +82,26 @@ def json_output() -> Iterator[io.StringIO]:
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
     root.handlers, root.level = saved_handlers, saved_level
+
+
+@pytest.fixture
+def make_certificate(tmp_path: Path) -> Callable[[str], tuple[Path, Path]]:
+    """`make_certificate("IP:127.0.0.1")` or `("DNS:db.example")`: a self-signed certificate for
+    that name and its key, valid for a day (cert.pem, key.pem in tmp_path); skips the test where
+    openssl is not installed."""
+
+    def make(subject_alt_name: str) -> tuple[Path, Path]:
+        if shutil.which("openssl") is None:
+            pytest.skip("openssl is not installed")
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        name = subject_alt_name.split(":", 1)[1]
+        args = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        args += ["-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}"]
+        args += ["-addext", f"subjectAltName={subject_alt_name}"]
+        subprocess.run(args, check=True, capture_output=True, timeout=60)
+        return cert, key
+
+    return make
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ through a real PgBouncer in transaction mode, then a burst of concurrent request
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,8 @@ import pytest
 
 from harness.pgbouncer import PgBouncer, pgbouncer_missing
 from harness.postgres import postgres
-from tests.e2e.server import PICKUP, Server, base_env
+from tests.e2e.server import Server, pickup, postgres_env
 from tests.e2e.test_serve import STAFF, first_bookable_slot, open_shop, order
-from tests.factories import ADMIN_TOKEN, STAFF_KEY
 
 pytestmark = pytest.mark.skipif(pgbouncer_missing() is not None, reason=str(pgbouncer_missing()))
 
@@ -30,34 +28,13 @@ def pooled_url() -> Iterator[str]:
     server.drop_database(direct)
 
 
-def pooled_env(url: str, **values: str) -> dict[str, str]:
-    return base_env(
-        APP_ENV="test",
-        DATA_BACKEND="postgres",
-        DATABASE_URL=url,
-        DB_POOLER="transaction",
-        STAFF_API_KEYS=STAFF_KEY,
-        ADMIN_TOKEN=ADMIN_TOKEN,
-        RATE_LIMIT_ENABLED="false",
-        SEED_DEMO_DATA="false",
-        # One phone places every order: the slot's capacity, not the per-phone cap, is tested.
-        MAX_LIVE_ORDERS_PER_PHONE="0",
-        **values,
-    )
-
-
 def test_migrate_serve_and_a_burst_through_a_transaction_pooler(
     pooled_url: str, tmp_path: Path
 ) -> None:
-    migrate = subprocess.run(
-        [PICKUP, "db", "migrate"],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=60,
-        env=pooled_env(pooled_url),
-    )
+    env = postgres_env(pooled_url, DB_POOLER="transaction")
+    migrate = pickup("db", "migrate", env=env, cwd=tmp_path)
     assert migrate.returncode == 0, migrate.stderr.decode()
-    with Server(pooled_env(pooled_url), cwd=tmp_path) as server:
+    with Server(env, cwd=tmp_path) as server:
         http = httpx.Client(base_url=server.url, timeout=30)
         store_id, item_id = open_shop(http, capacity=10)
         slot = first_bookable_slot(http, store_id)

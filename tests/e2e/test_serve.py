@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import orjson
 import pytest
 
 from service.http import schemas
-from tests.e2e.server import PICKUP, Server, base_env, free_port, json_env
+from tests.e2e.server import Server, base_env, free_port, json_env, pickup
 from tests.factories import STAFF_KEY
 
 STAFF = {"Authorization": f"Bearer {STAFF_KEY}"}
@@ -88,14 +87,12 @@ def test_demo_data_is_served_on_first_start_with_no_configuration(tmp_path: Path
 def test_production_with_missing_keys_exits_before_binding_and_names_them(tmp_path: Path) -> None:
     port = free_port()
     secret = "sk-this-must-never-be-printed"
-    result = subprocess.run(
-        [PICKUP, "serve"],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=30,
+    result = pickup(
+        "serve",
         env=base_env(
             APP_ENV="production", PORT=str(port), OPENAI_API_KEY=secret, ADMIN_TOKEN="short"
         ),
+        cwd=tmp_path,
     )
     output = (result.stdout + result.stderr).decode()
     assert result.returncode != 0
@@ -107,35 +104,17 @@ def test_production_with_missing_keys_exits_before_binding_and_names_them(tmp_pa
 
 
 def test_config_check_reports_problems_and_hides_secrets(tmp_path: Path) -> None:
-    ok = subprocess.run(
-        [PICKUP, "config", "check"],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=30,
-        env=json_env(tmp_path),
-    )
+    ok = pickup("config", "check", env=json_env(tmp_path), cwd=tmp_path)
     assert ok.returncode == 0 and STAFF_KEY not in ok.stdout.decode()
     assert "AI recommendations: disabled" in ok.stdout.decode()
-    bad = subprocess.run(
-        [PICKUP, "config", "check"],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=30,
-        env=json_env(tmp_path, WEB_CONCURRENCY="4"),
-    )
+    bad = pickup("config", "check", env=json_env(tmp_path, WEB_CONCURRENCY="4"), cwd=tmp_path)
     assert bad.returncode == 2 and "WEB_CONCURRENCY" in bad.stderr.decode()
 
 
 def test_a_corrupt_data_file_stops_start_up_and_is_left_untouched(tmp_path: Path) -> None:
     data = tmp_path / "pickup.json"
     data.write_bytes(b'{"format": "pickup-data", "version": 1, "stores": [')
-    result = subprocess.run(
-        [PICKUP, "serve"],
-        cwd=tmp_path,
-        capture_output=True,
-        timeout=30,
-        env=json_env(tmp_path, PORT=str(free_port())),
-    )
+    result = pickup("serve", env=json_env(tmp_path, PORT=str(free_port())), cwd=tmp_path)
     assert result.returncode != 0
     assert "cannot read the data file" in (result.stdout + result.stderr).decode()
     assert data.read_bytes() == b'{"format": "pickup-data", "version": 1, "stores": ['

@@ -13,9 +13,8 @@ import pytest
 
 from harness.postgres import postgres
 from harness.redis import redis_url
-from tests.e2e.server import Server, base_env
+from tests.e2e.server import Server, postgres_env
 from tests.e2e.test_serve import STAFF, first_bookable_slot, open_shop, order
-from tests.factories import ADMIN_TOKEN, STAFF_KEY
 
 REDIS_URL = redis_url("e2e-shared-backends")
 
@@ -28,23 +27,13 @@ def database_url() -> Iterator[str]:
     server.drop_database(dsn)
 
 
-def server_env(dsn: str, **values: str) -> dict[str, str]:
-    return base_env(
-        APP_ENV="test",
-        DATA_BACKEND="postgres",
-        DATABASE_URL=dsn,
-        REDIS_URL=REDIS_URL,
-        STAFF_API_KEYS=STAFF_KEY,
-        ADMIN_TOKEN=ADMIN_TOKEN,
-        RATE_LIMIT_ENABLED="false",
-        SEED_DEMO_DATA="false",
-        **values,
-    )
+def shared_env(dsn: str, **values: str) -> dict[str, str]:
+    return postgres_env(dsn, REDIS_URL=REDIS_URL, **values)
 
 
 @pytest.fixture
 def two_servers(database_url: str, tmp_path: Path) -> Iterator[list[Server]]:
-    servers = [Server(server_env(database_url), cwd=tmp_path).start() for _ in range(2)]
+    servers = [Server(shared_env(database_url), cwd=tmp_path).start() for _ in range(2)]
     yield servers
     for server in servers:
         server.stop()
@@ -109,7 +98,7 @@ def test_a_write_through_one_process_is_read_fresh_through_the_other(
 
 
 def test_metrics_count_every_worker(database_url: str, tmp_path: Path) -> None:
-    with Server(server_env(database_url, WEB_CONCURRENCY="2"), cwd=tmp_path) as server:
+    with Server(shared_env(database_url, WEB_CONCURRENCY="2"), cwd=tmp_path) as server:
         for _ in range(60):  # fresh connections spread over both workers
             httpx.get(f"{server.url}/healthz")
         text = httpx.get(f"{server.url}/metrics").text

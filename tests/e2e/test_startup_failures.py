@@ -5,9 +5,8 @@ certificate) stops a production start instead of leaving it silently degraded.""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 
 from harness.postgres import postgres
 from harness.redis import RedisServer, redis_unavailable
-from tests.e2e.server import PICKUP, Server, base_env, free_port
+from tests.e2e.server import Server, base_env, free_port, pickup
 
 EXIT_DEPENDENCY = 3
 
@@ -38,7 +37,7 @@ def production_env(tmp_path: Path, **values: str) -> dict[str, str]:
 
 
 def start(env: dict[str, str], cwd: Path) -> tuple[int, str, list[dict[str, Any]]]:
-    result = subprocess.run([PICKUP, "serve"], cwd=cwd, capture_output=True, timeout=90, env=env)
+    result = pickup("serve", env=env, cwd=cwd, timeout=90)
     output = (result.stdout + result.stderr).decode()
     events = [orjson.loads(line) for line in output.splitlines() if line.startswith("{")]
     with socket.socket() as sock:  # the port was never bound
@@ -95,19 +94,10 @@ def test_a_wrong_redis_password_stops_a_production_start(tmp_path: Path) -> None
 
 
 @pytest.mark.skipif(redis_unavailable() is not None, reason=str(redis_unavailable()))
-def test_an_untrusted_redis_certificate_stops_a_production_start(tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    args = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    args += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
-    subprocess.run(
-        [*args, "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    with RedisServer(tmp_path, tls=(cert, key)) as redis:
+def test_an_untrusted_redis_certificate_stops_a_production_start(
+    tmp_path: Path, make_certificate: Callable[[str], tuple[Path, Path]]
+) -> None:
+    with RedisServer(tmp_path, tls=make_certificate("IP:127.0.0.1")) as redis:
         code, output, events = start(production_env(tmp_path, REDIS_URL=redis.url), tmp_path)
     assert code == EXIT_DEPENDENCY and "Traceback" not in output
     failure = the_failure(events)

@@ -14,7 +14,6 @@ from starlette.testclient import TestClient
 
 from harness.metrics import sample_sum
 from harness.redis import RedisServer, redis_url
-from service.app import create_app
 from service.http.caching import MENU_ENTITY, STORE_ENTITY
 from tests.factories import create_store
 
@@ -27,14 +26,16 @@ def metric(client: TestClient, name: str, **labels: str) -> float:
 
 @pytest.fixture(params=["memory", "redis"])
 def cached_client(
-    request: pytest.FixtureRequest, make_settings: Callable[..., Any], clock: Any
+    request: pytest.FixtureRequest, make_client: Callable[..., TestClient]
 ) -> Iterator[TestClient]:
     values = {"REDIS_URL": REDIS_URL} if request.param == "redis" else {}
-    with TestClient(create_app(make_settings(**values), clock=clock)) as c:
+    with make_client(**values) as c:
         yield c
 
 
-def add_items(c: TestClient, staff: dict[str, str], store_id: str, count: int) -> None:
+def store_with_items(c: TestClient, staff: dict[str, str], count: int) -> str:
+    """A new store with `count` menu items; returns its id."""
+    store_id: str = create_store(c, staff)["id"]
     for n in range(count):
         c.post(
             f"/v1/stores/{store_id}/menu",
@@ -47,13 +48,13 @@ def add_items(c: TestClient, staff: dict[str, str], store_id: str, count: int) -
                 "description": "A description long enough to make the menu worth compressing.",
             },
         ).raise_for_status()
+    return store_id
 
 
 def test_repeated_menu_reads_hit_the_backend_once(
     cached_client: TestClient, staff: dict[str, str]
 ) -> None:
-    store_id = create_store(cached_client, staff)["id"]
-    add_items(cached_client, staff, store_id, 3)
+    store_id = store_with_items(cached_client, staff, 3)
     before = metric(cached_client, "db_queries_total", query="list_menu")
     bodies = {cached_client.get(f"/v1/stores/{store_id}/menu").content for _ in range(20)}
     assert len(bodies) == 1
@@ -64,8 +65,7 @@ def test_repeated_menu_reads_hit_the_backend_once(
 def test_a_write_is_visible_to_the_very_next_read(
     cached_client: TestClient, staff: dict[str, str]
 ) -> None:
-    store_id = create_store(cached_client, staff)["id"]
-    add_items(cached_client, staff, store_id, 2)
+    store_id = store_with_items(cached_client, staff, 2)
     menu_url = f"/v1/stores/{store_id}/menu"
     for round_ in range(5):
         item = cached_client.get(menu_url).json()["items"][0]
@@ -86,8 +86,7 @@ def test_a_write_is_visible_to_the_very_next_read(
 def test_large_bodies_are_gzipped_for_clients_that_ask(
     client: TestClient, staff: dict[str, str]
 ) -> None:
-    store_id = create_store(client, staff)["id"]
-    add_items(client, staff, store_id, 30)
+    store_id = store_with_items(client, staff, 30)
     url = f"/v1/stores/{store_id}/menu"
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
     packed = client.get(url, headers={"Accept-Encoding": "gzip"})
@@ -123,9 +122,9 @@ def test_metrics_report_requests_by_route_template(
     assert 'readiness_check_state{check="database",state="ok"} 1.0' in text  # set by the scrape
 
 
-def test_metrics_can_require_a_token(make_settings: Callable[..., Any], clock: Any) -> None:
+def test_metrics_can_require_a_token(make_client: Callable[..., TestClient]) -> None:
     token = "metrics-token-0123456789abcdef"
-    with TestClient(create_app(make_settings(METRICS_TOKEN=token), clock=clock)) as c:
+    with make_client(METRICS_TOKEN=token) as c:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
@@ -141,14 +140,14 @@ def test_request_ids_are_echoed_or_generated(client: TestClient) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", generated)
 
 
-def test_layers_switch_off_for_the_lab(make_settings: Callable[..., Any], clock: Any) -> None:
+def test_layers_switch_off_for_the_lab(make_client: Callable[..., TestClient]) -> None:
     values = {
         "CACHE_ENABLED": "false",
         "COMPRESSION_ENABLED": "false",
         "METRICS_ENABLED": "false",
         "SECURITY_HEADERS_ENABLED": "false",
     }
-    with TestClient(create_app(make_settings(**values), clock=clock)) as c:
+    with make_client(**values) as c:
         response = c.get("/v1/stores", headers={"Accept-Encoding": "gzip"})
         assert "x-request-id" not in response.headers and "x-frame-options" not in response.headers
         assert c.get("/metrics").status_code == 404
@@ -169,11 +168,11 @@ def own_redis(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
 
 
 def test_redis_outage_degrades_but_serves_and_recovers_by_itself(
-    own_redis: Any, make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+    own_redis: Any, make_client: Callable[..., TestClient], staff: dict[str, str]
 ) -> None:
     server = own_redis()
     url = f"redis://127.0.0.1:{own_redis.port}/0"
-    with TestClient(create_app(make_settings(REDIS_URL=url), clock=clock)) as c:
+    with make_client(REDIS_URL=url) as c:
         store_id = create_store(c, staff)["id"]
         menu = f"/v1/stores/{store_id}/menu"
         c.get(menu)
@@ -247,8 +246,7 @@ def test_a_crafted_variant_cannot_read_another_encodings_entry(
 def test_a_client_that_weights_gzip_zero_never_gets_gzip(
     refusal: str, cached_client: TestClient, staff: dict[str, str]
 ) -> None:
-    store_id = create_store(cached_client, staff)["id"]
-    add_items(cached_client, staff, store_id, 30)
+    store_id = store_with_items(cached_client, staff, 30)
     for url in (f"/v1/stores/{store_id}/menu", f"/v1/stores/{store_id}/slots?date=2026-12-01"):
         for _ in range(2):  # the cached path: a miss, then a hit
             answer = cached_client.get(url, headers={"Accept-Encoding": refusal})
@@ -270,9 +268,7 @@ def test_a_first_read_caches_under_a_version_it_claims_after_loading(
     assert metric(cached_client, "db_queries_total", query="list_menu") - before == 1
 
 
-def test_build_info_names_the_configured_commit(
-    make_settings: Callable[..., Any], clock: Any
-) -> None:
-    with TestClient(create_app(make_settings(BUILD_COMMIT="0123abcd"), clock=clock)) as c:
+def test_build_info_names_the_configured_commit(make_client: Callable[..., TestClient]) -> None:
+    with make_client(BUILD_COMMIT="0123abcd") as c:
         text = c.get("/metrics").text
     assert re.search(r'pickup_build_info\{commit="0123abcd",version="[^"]+"\} 1', text)

@@ -9,16 +9,14 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.factories import create_store
-from tests.integration.test_api_cache_metrics import add_items, metric
 from tests.integration.test_api_cache_metrics import cached_client as cached_client  # the fixture
+from tests.integration.test_api_cache_metrics import metric, store_with_items
 from tests.integration.test_api_orders import place
 
 
 @pytest.fixture
 def menu_url(cached_client: TestClient, staff: dict[str, str]) -> str:
-    store_id = create_store(cached_client, staff)["id"]
-    add_items(cached_client, staff, store_id, 30)
+    store_id = store_with_items(cached_client, staff, 30)
     return f"/v1/stores/{store_id}/menu"
 
 

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from service.app import create_app
 from service.config import load_settings
 from service.errors import ConfigError
 from tests.factories import create_store, order_body
@@ -16,8 +15,23 @@ from tests.integration.test_api_orders import SLOT
 from tests.unit.ratelimit.test_security_headers import API_HEADERS as SNAPSHOT
 
 
-def app_client(make_settings: Callable[..., Any], clock: Any, **values: str) -> TestClient:
-    return TestClient(create_app(make_settings(**values), clock=clock))
+def placed_order(c: TestClient, staff: dict[str, str]) -> dict[str, Any]:
+    """An order for one tea at a new store."""
+    store = create_store(c, staff)
+    item = c.post(
+        f"/v1/stores/{store['id']}/menu",
+        headers=staff,
+        json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
+    ).json()
+    return dict(c.post("/v1/orders", json=order_body(store["id"], item["id"], SLOT)).json())
+
+
+def ready_order(c: TestClient, staff: dict[str, str]) -> dict[str, Any]:
+    """An order ready to hand over, as it was when placed."""
+    order = placed_order(c, staff)
+    for status in ("accepted", "preparing", "ready"):
+        c.post(f"/v1/orders/{order['id']}/status", json={"status": status}, headers=staff)
+    return order
 
 
 def test_every_response_carries_the_security_headers(client: TestClient) -> None:
@@ -27,7 +41,7 @@ def test_every_response_carries_the_security_headers(client: TestClient) -> None
         assert "server" not in response.headers
 
 
-def test_hsts_is_sent_only_in_production(make_settings: Callable[..., Any], clock: Any) -> None:
+def test_hsts_is_sent_only_in_production(make_client: Callable[..., TestClient]) -> None:
     prod = {
         "APP_ENV": "production",
         "PORT": "8080",
@@ -37,15 +51,15 @@ def test_hsts_is_sent_only_in_production(make_settings: Callable[..., Any], cloc
         "ADMIN_TOKEN": "7f1c9e2ab85d4036be91c4d7a20f8e63",
         "METRICS_TOKEN": "Hq4vN8sLw2pXk7RtZ3mB",
     }
-    with app_client(make_settings, clock, **prod) as c:
+    with make_client(**prod) as c:
         hsts = c.get("/healthz").headers["strict-transport-security"]
     assert hsts == "max-age=31536000; includeSubDomains"
 
 
 def test_the_default_limit_refuses_the_next_request_with_retry_after(
-    make_settings: Callable[..., Any], clock: Any
+    make_client: Callable[..., TestClient],
 ) -> None:
-    with app_client(make_settings, clock, RATE_LIMIT_ENABLED="true", RATE_LIMIT_MAX="3") as c:
+    with make_client(RATE_LIMIT_ENABLED="true", RATE_LIMIT_MAX="3") as c:
         allowed = [c.get("/v1/stores") for _ in range(3)]
         refused = c.get("/v1/stores")
         health = [c.get(p).status_code for p in ("/healthz", "/readyz") for _ in range(10)]
@@ -63,19 +77,11 @@ def test_the_default_limit_refuses_the_next_request_with_retry_after(
 
 
 def test_pickup_code_guesses_are_limited_per_order_whoever_sends_them(
-    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+    make_client: Callable[..., TestClient], staff: dict[str, str]
 ) -> None:
     values = {"RATE_LIMIT_ENABLED": "true", "PICKUP_CODE_ATTEMPTS_MAX": "3", "TRUST_PROXY": "1"}
-    with app_client(make_settings, clock, **values) as c:
-        store = create_store(c, staff)
-        item = c.post(
-            f"/v1/stores/{store['id']}/menu",
-            headers=staff,
-            json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
-        ).json()
-        order = c.post("/v1/orders", json=order_body(store["id"], item["id"], SLOT)).json()
-        for status in ("accepted", "preparing", "ready"):
-            c.post(f"/v1/orders/{order['id']}/status", json={"status": status}, headers=staff)
+    with make_client(**values) as c:
+        order = ready_order(c, staff)
         wrong = "000000" if order["pickup_code"] != "000000" else "111111"
         statuses = [
             c.post(
@@ -95,9 +101,9 @@ def test_pickup_code_guesses_are_limited_per_order_whoever_sends_them(
     assert right.status_code == 429
 
 
-def test_cors_allows_listed_origins_only(make_settings: Callable[..., Any], clock: Any) -> None:
+def test_cors_allows_listed_origins_only(make_client: Callable[..., TestClient]) -> None:
     origin = "https://app.example.com"
-    with app_client(make_settings, clock, CORS_ORIGINS=origin) as c:
+    with make_client(CORS_ORIGINS=origin) as c:
         preflight = c.options(
             "/v1/orders",
             headers={
@@ -131,20 +137,14 @@ def test_invalid_proxy_and_cors_settings_are_refused() -> None:
 
 
 def test_the_pickup_code_is_shown_to_the_customer_and_never_to_staff(
-    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+    make_client: Callable[..., TestClient], staff: dict[str, str]
 ) -> None:
-    with app_client(make_settings, clock) as c:
-        store = create_store(c, staff)
-        item = c.post(
-            f"/v1/stores/{store['id']}/menu",
-            headers=staff,
-            json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
-        ).json()
-        created = c.post("/v1/orders", json=order_body(store["id"], item["id"], SLOT)).json()
+    with make_client() as c:
+        created = placed_order(c, staff)
         path = f"/v1/orders/{created['id']}"
         customer = c.get(path, headers={"X-Order-Token": created["order_token"]}).json()
         staff_read = c.get(path, headers=staff).json()
-        listed = c.get(f"/v1/stores/{store['id']}/orders", headers=staff).json()["items"]
+        listed = c.get(f"/v1/stores/{created['store_id']}/orders", headers=staff).json()["items"]
         accepted = c.post(f"{path}/status", json={"status": "accepted"}, headers=staff).json()
         spec = c.get("/openapi.json").json()["components"]["schemas"]
     assert len(created["pickup_code"]) == 6
@@ -158,24 +158,11 @@ def test_the_pickup_code_is_shown_to_the_customer_and_never_to_staff(
     assert "only to the customer" in documented
 
 
-def ready_order(c: Any, staff: dict[str, str]) -> dict[str, Any]:
-    store = create_store(c, staff)
-    item = c.post(
-        f"/v1/stores/{store['id']}/menu",
-        headers=staff,
-        json={"name": "Tea", "category": "tea", "price_cents": 200, "currency": "GBP"},
-    ).json()
-    order = c.post("/v1/orders", json=order_body(store["id"], item["id"], SLOT)).json()
-    for status in ("accepted", "preparing", "ready"):
-        c.post(f"/v1/orders/{order['id']}/status", json={"status": status}, headers=staff)
-    return dict(order)
-
-
 def test_anonymous_or_malformed_pickup_posts_do_not_spend_the_orders_attempts(
-    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+    make_client: Callable[..., TestClient], staff: dict[str, str]
 ) -> None:
     values = {"RATE_LIMIT_ENABLED": "true", "PICKUP_CODE_ATTEMPTS_MAX": "3"}
-    with app_client(make_settings, clock, **values) as c:
+    with make_client(**values) as c:
         order = ready_order(c, staff)
         path = f"/v1/orders/{order['id']}/pickup"
         wrong = "000000" if order["pickup_code"] != "000000" else "111111"
@@ -191,7 +178,7 @@ def test_anonymous_or_malformed_pickup_posts_do_not_spend_the_orders_attempts(
 
 
 def test_with_the_limiter_storage_down_the_pickup_guard_counts_attempts_in_process(
-    make_settings: Callable[..., Any], clock: Any, staff: dict[str, str]
+    make_client: Callable[..., TestClient], staff: dict[str, str]
 ) -> None:
     values = {
         "RATE_LIMIT_ENABLED": "true",
@@ -199,7 +186,7 @@ def test_with_the_limiter_storage_down_the_pickup_guard_counts_attempts_in_proce
         "REDIS_URL": "redis://127.0.0.1:9/0",  # the discard port: nothing answers
         "PICKUP_CODE_ATTEMPTS_MAX": "3",
     }
-    with app_client(make_settings, clock, **values) as c:
+    with make_client(**values) as c:
         guessed, collected = ready_order(c, staff), ready_order(c, staff)
         assert guessed["status"] == "placed"  # the general limiter failed open
         path = f"/v1/orders/{guessed['id']}/pickup"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +12,10 @@ import pytest
 from tests.reliability.load import open_shop
 from tests.reliability.procs import (
     BODY_TIMEOUT_S,
+    Deploy,
     PrivatePostgres,
-    PrivateRedis,
     Production,
-    Service,
+    deployed,
 )
 from tests.reliability.table import Row, Summary, Table
 
@@ -81,17 +83,20 @@ def production(
 ) -> Iterator[Production]:
     """One production-shaped service for the hostile-input catalogue and the OpenAPI fuzz run."""
     home = tmp_path_factory.mktemp("production")
-    dsn = private_postgres.create_database()
-    with (
-        PrivateRedis(home) as redis,
-        Service(
-            home / "service",
-            WEB_CONCURRENCY=2,
-            DATA_BACKEND="postgres",
-            DATABASE_URL=dsn,
-            REDIS_URL=redis.url,
-            REQUEST_BODY_TIMEOUT_S=BODY_TIMEOUT_S,
-            PICKUP_CODE_ATTEMPTS_MAX=10_000_000,
-        ) as service,
-    ):
-        yield Production(service, dsn, open_shop(service.url))
+    with deployed(
+        home,
+        private_postgres,
+        REQUEST_BODY_TIMEOUT_S=BODY_TIMEOUT_S,
+        PICKUP_CODE_ATTEMPTS_MAX=10_000_000,
+    ) as d:
+        yield Production(d.service, d.dsn, open_shop(d.service.url))
+
+
+@pytest.fixture
+def deploy(tmp_path: Path, private_postgres: PrivatePostgres) -> Iterator[Deploy]:
+    """`deploy(**settings)` starts this test's own service as deployed (two workers, a database
+    of its own, a Redis of its own; procs.deployed); everything stops after the test."""
+    with ExitStack() as stack:
+        yield lambda **settings: stack.enter_context(
+            deployed(tmp_path, private_postgres, **settings)
+        )

@@ -4,6 +4,8 @@ instances only; shared servers are never touched."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,3 +89,34 @@ class Production:
     service: Service
     dsn: str
     shop: Shop
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A service on a database of its own in the private cluster and on a Redis of its own."""
+
+    service: Service
+    dsn: str
+    redis: PrivateRedis
+
+
+@contextmanager
+def deployed(home: Path, postgres: PrivatePostgres, **settings: Any) -> Iterator[Deployment]:
+    """The service as deployed: two workers on PostgreSQL and one Redis (cache and limiter) for
+    both, plus `settings`. The service stops before its Redis goes."""
+    dsn = postgres.create_database()
+    with (
+        PrivateRedis(home) as redis,
+        Service(
+            home / "service",
+            WEB_CONCURRENCY=2,
+            DATA_BACKEND="postgres",
+            DATABASE_URL=dsn,
+            REDIS_URL=redis.url,
+            **settings,
+        ) as service,
+    ):
+        yield Deployment(service, dsn, redis)
+
+
+Deploy = Callable[..., Deployment]  # the `deploy` fixture: deploy(**settings)

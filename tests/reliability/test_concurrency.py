@@ -9,34 +9,22 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.reliability.load import Shop, open_shop
-from tests.reliability.procs import PrivatePostgres, PrivateRedis, Service
+from tests.reliability.procs import Deploy, PrivatePostgres, Service
 from tests.reliability.table import Summary
 
 SCENARIO = "slot rush and retries, 2 workers"
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path, private_postgres: PrivatePostgres) -> Iterator[tuple[Service, str]]:
-    dsn = private_postgres.create_database()
-    with (
-        PrivateRedis(tmp_path) as redis,
-        Service(
-            tmp_path / "service",
-            WEB_CONCURRENCY=2,
-            DATA_BACKEND="postgres",
-            DATABASE_URL=dsn,
-            REDIS_URL=redis.url,
-        ) as service,
-    ):
-        yield service, dsn
+def two_workers(deploy: Deploy) -> tuple[Service, str]:
+    deployment = deploy()
+    return deployment.service, deployment.dsn
 
 
 async def send_all(url: str, requests: list[tuple[dict[str, Any], dict[str, str]]]) -> list[Any]:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.reliability.load import open_shop
-from tests.reliability.procs import STAFF, PrivatePostgres, PrivateRedis, Service
+from tests.reliability.procs import STAFF, Deploy, Service
 from tests.reliability.table import Summary
 
 SCENARIO = "concurrent staff edits"
@@ -23,24 +23,13 @@ ROUNDS = 30
 
 
 @pytest.fixture(params=["postgres", "json"])
-def service(
-    request: pytest.FixtureRequest, tmp_path: Path, private_postgres: PrivatePostgres
-) -> Iterator[Service]:
+def service(request: pytest.FixtureRequest, tmp_path: Path, deploy: Deploy) -> Iterator[Service]:
     if request.param == "json":
         with Service(tmp_path / "service", WEB_CONCURRENCY=1, DATA_BACKEND="json") as running:
             yield running
         return
-    with (
-        PrivateRedis(tmp_path) as redis,  # one cache for both workers: reads see every edit
-        Service(
-            tmp_path / "service",
-            WEB_CONCURRENCY=2,
-            DATA_BACKEND="postgres",
-            DATABASE_URL=private_postgres.create_database(),
-            REDIS_URL=redis.url,
-        ) as running,
-    ):
-        yield running
+    # One Redis, so one cache, for both workers: reads see every edit.
+    yield deploy().service
 
 
 async def both_at_once(url: str, path: str, first: dict[str, str], second: dict[str, str]) -> None:

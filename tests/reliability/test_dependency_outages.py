@@ -8,22 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.reliability.load import BackgroundLoad, open_shop
-from tests.reliability.procs import (
-    PrivatePostgres,
-    PrivateRedis,
-    Service,
-    metric_sum,
-    wait_until,
-)
+from tests.reliability.procs import Deploy, PrivatePostgres, metric_sum, wait_until
 from tests.reliability.table import Summary
 
-WORKERS = 2
 OUTAGE_S = 3.0
 
 
@@ -47,94 +39,75 @@ def every_worker_says(
 
 @pytest.mark.timeout(90)
 def test_orders_keep_succeeding_while_redis_is_killed_and_cache_and_limiter_recover_alone(
-    tmp_path: Path, private_postgres: PrivatePostgres, summary: Summary
+    deploy: Deploy, summary: Summary
 ) -> None:
     row = summary(
         "Redis killed mid-run",
         done="2 workers on PostgreSQL under load; kill -9 Redis, start it again "
         f"{OUTAGE_S:.0f} s later (empty)",
     )
-    dsn = private_postgres.create_database()
-    redis = PrivateRedis(tmp_path).start()
-    service = Service(
-        tmp_path / "service",
-        WEB_CONCURRENCY=WORKERS,
-        DATA_BACKEND="postgres",
-        DATABASE_URL=dsn,
-        REDIS_URL=redis.url,
-    ).start()
-    try:
-        shop = open_shop(service.url)
-        with BackgroundLoad(service.url, shop, max_seconds=45) as load:
-            load.wait_for_requests(300)
-            assert metric_sum(service.metrics(), "cache_requests_total", result="hit") > 0
-            limited = httpx.get(f"{service.url}/v1/stores")
-            assert "ratelimit" in limited.headers  # the shared limiter is counting
+    deployment = deploy()
+    service, redis = deployment.service, deployment.redis
+    shop = open_shop(service.url)
+    with BackgroundLoad(service.url, shop, max_seconds=45) as load:
+        load.wait_for_requests(300)
+        assert metric_sum(service.metrics(), "cache_requests_total", result="hit") > 0
+        limited = httpx.get(f"{service.url}/v1/stores")
+        assert "ratelimit" in limited.headers  # the shared limiter is counting
 
-            killed_at = load.now()
-            redis.kill()
-            load.wait_for_requests(500)
-            hold_until(load, killed_at + OUTAGE_S)
-            during = readiness(service.url)
-            assert during.status_code == 200
-            assert during.json()["checks"]["cache"]["status"] == "degraded"
-            uncounted = httpx.get(f"{service.url}/v1/stores")
-            # Failing open: served, and no made-up budget is advertised while nothing counts.
-            assert uncounted.status_code == 200 and "ratelimit" not in uncounted.headers
-
-            redis.start()  # the same port, empty: every cache entry and counter is gone
-            back_at = load.now()
-            wait_until(
-                lambda: every_worker_says(
-                    service.url, lambda r: r.json()["checks"]["cache"]["status"] == "ok"
-                ),
-                timeout=15,
-                what="/readyz did not report the cache ok again",
-            )
-            recovered_at = load.now()
-            hits_then = metric_sum(service.metrics(), "cache_requests_total", result="hit")
-            load.wait_for_requests(500)
-            hits_now = metric_sum(service.metrics(), "cache_requests_total", result="hit")
-            counted_again = httpx.get(f"{service.url}/v1/stores")
-        outcomes = load.outcomes
-        failures = load.failures(outcomes)
-        failed_orders = [o for o in load.orders if not o.acknowledged]
-        row.add(requests=len(outcomes), failures=len(failures))
-        row.held = (
-            f"{len(load.acknowledged())} orders, 0 failed; {len(failures)} errors in "
-            f"{len(outcomes)} ({len(load.between(killed_at, back_at))} during the outage); "
-            f"cache ok again {recovered_at - back_at:.1f} s after Redis; hits resumed "
-            f"(+{hits_now - hits_then:.0f}); limiter counting again"
-        )
-        assert failed_orders == [], [o.attempts for o in failed_orders][:5]
-        assert len(failures) <= len(outcomes) / 1000, load.by_status(failures)
-        assert len(load.between(killed_at, back_at)) >= 300  # the outage really was under load
-        assert hits_now > hits_then, "cache hits did not resume after Redis came back"
-        assert "ratelimit" in counted_again.headers, "the limiter did not count again"
-    finally:
-        service.stop()
+        killed_at = load.now()
         redis.kill()
+        load.wait_for_requests(500)
+        hold_until(load, killed_at + OUTAGE_S)
+        during = readiness(service.url)
+        assert during.status_code == 200
+        assert during.json()["checks"]["cache"]["status"] == "degraded"
+        uncounted = httpx.get(f"{service.url}/v1/stores")
+        # Failing open: served, and no made-up budget is advertised while nothing counts.
+        assert uncounted.status_code == 200 and "ratelimit" not in uncounted.headers
+
+        redis.start()  # the same port, empty: every cache entry and counter is gone
+        back_at = load.now()
+        wait_until(
+            lambda: every_worker_says(
+                service.url, lambda r: r.json()["checks"]["cache"]["status"] == "ok"
+            ),
+            timeout=15,
+            what="/readyz did not report the cache ok again",
+        )
+        recovered_at = load.now()
+        hits_then = metric_sum(service.metrics(), "cache_requests_total", result="hit")
+        load.wait_for_requests(500)
+        hits_now = metric_sum(service.metrics(), "cache_requests_total", result="hit")
+        counted_again = httpx.get(f"{service.url}/v1/stores")
+    outcomes = load.outcomes
+    failures = load.failures(outcomes)
+    failed_orders = [o for o in load.orders if not o.acknowledged]
+    row.add(requests=len(outcomes), failures=len(failures))
+    row.held = (
+        f"{len(load.acknowledged())} orders, 0 failed; {len(failures)} errors in "
+        f"{len(outcomes)} ({len(load.between(killed_at, back_at))} during the outage); "
+        f"cache ok again {recovered_at - back_at:.1f} s after Redis; hits resumed "
+        f"(+{hits_now - hits_then:.0f}); limiter counting again"
+    )
+    assert failed_orders == [], [o.attempts for o in failed_orders][:5]
+    assert len(failures) <= len(outcomes) / 1000, load.by_status(failures)
+    assert len(load.between(killed_at, back_at)) >= 300  # the outage really was under load
+    assert hits_now > hits_then, "cache hits did not resume after Redis came back"
+    assert "ratelimit" in counted_again.headers, "the limiter did not count again"
 
 
 @pytest.mark.timeout(120)
 def test_a_postgres_restart_answers_503_meanwhile_and_loses_no_acknowledged_order(
-    tmp_path: Path, private_postgres: PrivatePostgres, summary: Summary
+    deploy: Deploy, private_postgres: PrivatePostgres, summary: Summary
 ) -> None:
     row = summary(
         "PostgreSQL restarted mid-run",
         done=f"2 workers under load; stop PostgreSQL (fast), start it {OUTAGE_S:.0f} s later; "
         "clients retry refused orders with their Idempotency-Key",
     )
-    dsn = private_postgres.create_database()
-    redis = PrivateRedis(tmp_path).start()
-    service = Service(
-        tmp_path / "service",
-        WEB_CONCURRENCY=WORKERS,
-        DATA_BACKEND="postgres",
-        DATABASE_URL=dsn,
-        REDIS_URL=redis.url,
-        DB_POOL_MAX=5,
-    ).start()
+    deployment = deploy(DB_POOL_MAX=5)
+    service, dsn = deployment.service, deployment.dsn
     restarted = True
     try:
         shop = open_shop(service.url)
@@ -166,8 +139,6 @@ def test_a_postgres_restart_answers_503_meanwhile_and_loses_no_acknowledged_orde
     finally:
         if not restarted:
             private_postgres.start()
-        service.stop()
-        redis.kill()
 
     outcomes = load.outcomes
     refusals = [o for o in outcomes if o.status == 503]

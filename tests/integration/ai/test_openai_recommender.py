@@ -112,10 +112,21 @@ async def make_recommender(fake_upstream: FakeUpstream) -> AsyncIterator[Recomme
         await recommender.aclose()
 
 
-async def fail_upstream(recommender: OpenAIRecommender, times: int) -> None:
-    for _ in range(times):
+async def tripped(
+    make_recommender: RecommenderFactory,
+    upstream: FakeUpstream,
+    *,
+    reset_timeout: float = 30.0,
+    **fault: Any,
+) -> tuple[OpenAIRecommender, AsyncCircuitBreaker]:
+    """A recommender whose breaker (fail_max 2) the upstream, failing with `fault`, has just
+    opened: two calls, each refused as unavailable."""
+    recommender, breaker = make_recommender(fail_max=2, reset_timeout=reset_timeout)
+    await upstream.configure(**fault)
+    for _ in range(2):
         with pytest.raises(AIUnavailableError):
             await recommender.recommend(REQUEST, MENU)
+    return recommender, breaker
 
 
 async def test_a_healthy_upstream_returns_validated_items_from_the_menu(
@@ -169,9 +180,7 @@ async def test_the_api_key_never_appears_in_the_error(
 async def test_while_open_the_upstream_is_not_called_at_all(
     fake_upstream: FakeUpstream, make_recommender: RecommenderFactory
 ) -> None:
-    recommender, _ = make_recommender(fail_max=2)
-    await fake_upstream.configure(mode="error", status_code=500)
-    await fail_upstream(recommender, times=2)
+    recommender, _ = await tripped(make_recommender, fake_upstream, mode="error", status_code=500)
     await fake_upstream.configure(mode="ok")
 
     for _ in range(10):
@@ -183,9 +192,9 @@ async def test_while_open_the_upstream_is_not_called_at_all(
 async def test_after_the_reset_timeout_a_single_trial_goes_upstream_and_heals_the_circuit(
     fake_upstream: FakeUpstream, make_recommender: RecommenderFactory
 ) -> None:
-    recommender, breaker = make_recommender(fail_max=2, reset_timeout=0.3)
-    await fake_upstream.configure(mode="error", status_code=500)
-    await fail_upstream(recommender, times=2)
+    recommender, breaker = await tripped(
+        make_recommender, fake_upstream, reset_timeout=0.3, mode="error", status_code=500
+    )
     await fake_upstream.configure(mode="ok", latency_ms=200)
     await asyncio.sleep(0.4)
 
@@ -204,9 +213,9 @@ async def test_after_the_reset_timeout_a_single_trial_goes_upstream_and_heals_th
 async def test_a_failed_trial_keeps_the_circuit_open(
     fake_upstream: FakeUpstream, make_recommender: RecommenderFactory
 ) -> None:
-    recommender, breaker = make_recommender(fail_max=2, reset_timeout=0.3)
-    await fake_upstream.configure(mode="malformed")
-    await fail_upstream(recommender, times=2)
+    recommender, breaker = await tripped(
+        make_recommender, fake_upstream, reset_timeout=0.3, mode="malformed"
+    )
     await asyncio.sleep(0.4)
 
     with pytest.raises(AIUnavailableError) as trial:

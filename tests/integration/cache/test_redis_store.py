@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,10 +178,10 @@ async def test_a_password_protected_server_is_reached_with_the_urls_credentials(
 
 
 async def test_a_rediss_url_talks_tls_to_a_tls_only_server(
-    start_redis: Any, self_signed_certificate: tuple[Path, Path]
+    start_redis: Any, make_certificate: Callable[[str], tuple[Path, Path]]
 ) -> None:
-    cert, _ = self_signed_certificate
-    server = start_redis(tls=self_signed_certificate)
+    cert, key = make_certificate("IP:127.0.0.1")
+    server = start_redis(tls=(cert, key))
     tls_store = RedisCacheStore.from_url(f"{server.url}?ssl_ca_certs={cert}", op_timeout_s=0.5)
     plain_store = RedisCacheStore.from_url(f"redis://127.0.0.1:{server.port}/0", op_timeout_s=0.2)
     try:

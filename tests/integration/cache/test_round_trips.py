@@ -6,16 +6,13 @@ scripts as "lua") on a private redis-server, so nothing else is counted."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from harness.redis import client_commands
-from service.app import create_app
-from tests.factories import create_store
 from tests.integration.cache.conftest import StartRedis
-from tests.integration.test_api_cache_metrics import add_items
+from tests.integration.test_api_cache_metrics import store_with_items
 
 pytestmark = pytest.mark.redis
 
@@ -23,18 +20,14 @@ pytestmark = pytest.mark.redis
 @pytest.mark.parametrize("headers", [{"Accept-Encoding": "gzip"}, {}], ids=["gzip", "identity"])
 def test_a_hot_menu_read_with_the_limiter_is_two_redis_round_trips(
     start_redis: StartRedis,
-    make_settings: Callable[..., Any],
+    make_client: Callable[..., TestClient],
     staff: dict[str, str],
-    clock: Any,
     headers: dict[str, str],
 ) -> None:
     server = start_redis()
-    settings = make_settings(
-        REDIS_URL=server.url, RATE_LIMIT_ENABLED="true", RATE_LIMIT_MAX="1000000"
-    )
-    with TestClient(create_app(settings, clock=clock)) as client:
-        store_id = create_store(client, staff)["id"]
-        add_items(client, staff, store_id, 30)
+    limited = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_MAX": "1000000"}
+    with make_client(REDIS_URL=server.url, **limited) as client:
+        store_id = store_with_items(client, staff, 30)
         url = f"/v1/stores/{store_id}/menu"
         warm = client.get(url, headers=headers)
         assert warm.status_code == 200

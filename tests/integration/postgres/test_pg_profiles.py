@@ -13,7 +13,7 @@ from service.domain import lifecycle
 from service.domain.errors import SlotFullError
 from service.domain.models import OrderStatus
 from service.lab.naive_sql import NAIVE
-from service.ports import IdempotencyKey
+from service.ports import Dataset, IdempotencyKey
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import EPOCH, demo_dataset
 from tests.factories import NOW, make_order
@@ -30,6 +30,13 @@ class Statements:
         self.count += 1
 
 
+async def imported(repo: PostgresRepository, **sizes: int) -> Dataset:
+    """A demo dataset of `sizes` (stores, items_per_store, orders, seed), imported into `repo`."""
+    data = demo_dataset(**sizes)
+    await repo.import_dataset(data)
+    return data
+
+
 @pytest.fixture
 async def profiles(database: str) -> AsyncIterator[tuple[PostgresRepository, PostgresRepository]]:
     async with (
@@ -43,8 +50,7 @@ async def test_the_naive_profile_answers_exactly_like_the_optimized_one(
     profiles: tuple[PostgresRepository, PostgresRepository],
 ) -> None:
     optimized, naive = profiles
-    data = demo_dataset(stores=4, items_per_store=12, orders=600, seed=11)
-    await optimized.import_dataset(data)
+    data = await imported(optimized, stores=4, items_per_store=12, orders=600, seed=11)
     store, item = data.stores[0], data.menu_items[0]
     key = IdempotencyKey("profile-key", "body")
     booked, _ = await optimized.create_order(make_order(store, item), capacity=9, idempotency=key)
@@ -80,8 +86,7 @@ async def test_the_naive_profile_still_enforces_capacity_and_applies_changes(
     profiles: tuple[PostgresRepository, PostgresRepository],
 ) -> None:
     optimized, naive = profiles
-    data = demo_dataset(stores=1, items_per_store=3, orders=0, seed=1)
-    await optimized.import_dataset(data)
+    data = await imported(optimized, stores=1, items_per_store=3, orders=0, seed=1)
     store, item = data.stores[0], data.menu_items[0]
     first, _ = await naive.create_order(make_order(store, item), capacity=2, idempotency=None)
     await optimized.create_order(make_order(store, item), capacity=2, idempotency=None)
@@ -96,13 +101,12 @@ async def test_the_naive_profile_still_enforces_capacity_and_applies_changes(
 async def test_the_naive_profile_reads_each_orders_lines_with_one_more_statement(
     database: str,
 ) -> None:
-    data = demo_dataset(stores=1, items_per_store=3, orders=40, seed=5)
     counted = {"optimized": Statements(), "naive": Statements()}
     async with (
         open_repository(database, on_statement=counted["optimized"]) as optimized,
         open_repository(database, queries=NAIVE, on_statement=counted["naive"]) as naive,
     ):
-        await optimized.import_dataset(data)
+        data = await imported(optimized, stores=1, items_per_store=3, orders=40, seed=5)
         store_id = data.stores[0].id
         pages, sent = {}, {}
         for name, repo in (("optimized", optimized), ("naive", naive)):

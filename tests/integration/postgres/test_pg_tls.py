@@ -6,9 +6,8 @@ made for another host name): the client's verification is what is under test."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,26 +29,10 @@ def test_sslrootcert_system_means_the_system_cas_and_verify_full() -> None:
         ConnectOptions.parse("postgresql://h/db?sslmode=require&sslrootcert=system")
 
 
-@pytest.fixture
-def other_host_certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    args = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-    args += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=db.other.example"]
-    subprocess.run(
-        [*args, "-addext", "subjectAltName=DNS:db.other.example"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
-
-
 async def test_a_certificate_for_another_host_fails_at_once_without_retries(
-    other_host_certificate: tuple[Path, Path],
+    make_certificate: Callable[[str], tuple[Path, Path]],
 ) -> None:
-    cert, key = other_host_certificate
+    cert, key = make_certificate("DNS:db.other.example")
     server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_tls.load_cert_chain(cert, key)
     attempts = 0

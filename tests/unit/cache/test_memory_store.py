@@ -16,8 +16,12 @@ class FakeClock:
         self.now += seconds
 
 
-async def test_a_value_is_served_until_its_ttl_expires() -> None:
-    clock = FakeClock()
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def test_a_value_is_served_until_its_ttl_expires(clock: FakeClock) -> None:
     store = MemoryCacheStore(max_entries=10, clock=clock)
     await store.set("menu:1", b"body", ttl_s=0.5)
 
@@ -27,8 +31,7 @@ async def test_a_value_is_served_until_its_ttl_expires() -> None:
     assert await store.get("menu:1") is None
 
 
-async def test_an_expired_entry_frees_its_slot_when_read() -> None:
-    clock = FakeClock()
+async def test_an_expired_entry_frees_its_slot_when_read(clock: FakeClock) -> None:
     store = MemoryCacheStore(max_entries=10, clock=clock)
     await store.set("a", b"1", ttl_s=0.1)
     clock.advance(1)
@@ -61,8 +64,7 @@ async def test_reading_an_entry_protects_it_from_eviction() -> None:
     assert await store.get("b") is None
 
 
-async def test_overwriting_a_key_refreshes_its_value_and_ttl() -> None:
-    clock = FakeClock()
+async def test_overwriting_a_key_refreshes_its_value_and_ttl(clock: FakeClock) -> None:
     store = MemoryCacheStore(max_entries=2, clock=clock)
     await store.set("a", b"old", ttl_s=1)
     clock.advance(0.9)
