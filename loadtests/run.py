@@ -17,86 +17,40 @@ Locust's summary table at the end and exits with Locust's status.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repository's harness, which the tests and the lab use too
+
+from harness.procs import Service, base_env  # noqa: E402
+from harness.profiles import DEPLOYED_DUTIES  # noqa: E402
+
 BIN = Path(sys.executable).parent
 CONFIG = ROOT / "loadtests" / "locust.conf"
 STAFF_KEY = "loadtest-staff-key-000000000001"
-NEVER_REFUSES = "1000000000"
 LOAD_PROFILE = {
     "APP_ENV": "development",
     "HOST": "127.0.0.1",
-    "RATE_LIMIT_ENABLED": "true",
-    "RATE_LIMIT_MAX": NEVER_REFUSES,
-    "RATE_LIMIT_ORDERS_MAX": NEVER_REFUSES,
-    "RATE_LIMIT_AI_MAX": NEVER_REFUSES,
-    "METRICS_ENABLED": "true",
-    "ACCESS_LOG": "true",
-    "LOG_LEVEL": "info",
+    **DEPLOYED_DUTIES,
     "STAFF_API_KEYS": STAFF_KEY,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def gives_host(args: list[str]) -> bool:
     return any(a in ("-H", "--host") or a.startswith("--host=") for a in args)
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"loadtest: the server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):  # noqa: S310 - loopback
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"loadtest: the server did not answer at {url} within {timeout:.0f} s")
-
-
-def start_server(out: Path, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
-    env.update(LOAD_PROFILE, PORT=str(port), JSON_DATA_PATH=str(data / "pickup.json"))
-    log = (out / "server.log").open("ab")
-    process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
-        [str(BIN / "pickup"), "serve"],
-        env=env,
-        cwd=data,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url, process)
-    return process, url
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+def start_server(data: Path) -> Service:
+    """`pickup serve` with the load profile on a free port, owned by the harness session (so
+    it is stopped when this run ends, however it ends)."""
+    env = base_env(**LOAD_PROFILE, JSON_DATA_PATH=data / "pickup.json")
+    server: Service = Service(env, data).start()
+    return server
 
 
 def run_locust(command: list[str], log: Path) -> int:
@@ -131,9 +85,11 @@ def main(argv: list[str]) -> int:
         if args.target:
             extra = ["--host", args.target, *extra]
         elif not gives_host(extra):
-            server, url = start_server(out, data)
-            print(f"loadtest: started pickup serve at {url} with the load profile", flush=True)
-            extra = ["--host", url, *extra]
+            server = start_server(data)
+            print(
+                f"loadtest: started pickup serve at {server.url} with the load profile", flush=True
+            )
+            extra = ["--host", server.url, *extra]
             if "--staff-key" not in extra:
                 extra = ["--staff-key", STAFF_KEY, *extra]
         outputs = [
@@ -168,7 +124,8 @@ def main(argv: list[str]) -> int:
             status = run_locust([*locust, *extra, *outputs], out / "locust.log")
     finally:
         if server is not None:
-            stop(server)
+            server.stop()
+            shutil.copy(server.log_path, out / "server.log")
         shutil.rmtree(data, ignore_errors=True)
     print(
         f"loadtest: results in {shown}/ (locust_stats.csv, locust.html, counters.json, "

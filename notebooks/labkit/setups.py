@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.profiles import DEPLOYED_DUTIES
 from labkit import procs
 
-NEVER_REFUSES = "1000000000"
 # labkit.procs.Service's own defaults, which a setup may override.
 SERVICE_DEFAULTS = (
     "APP_ENV",
@@ -41,13 +41,7 @@ class Service(procs.Service):
 
 
 PRODUCTION: dict[str, str] = {
-    "RATE_LIMIT_ENABLED": "true",
-    "RATE_LIMIT_MAX": NEVER_REFUSES,
-    "RATE_LIMIT_ORDERS_MAX": NEVER_REFUSES,
-    "RATE_LIMIT_AI_MAX": NEVER_REFUSES,
-    "METRICS_ENABLED": "true",
-    "ACCESS_LOG": "true",
-    "LOG_LEVEL": "info",
+    **DEPLOYED_DUTIES,
     "SECURITY_HEADERS_ENABLED": "true",
     "CACHE_ENABLED": "true",
     "COMPRESSION_ENABLED": "true",
