@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from service.cache.base import CacheMetrics
+from service.cache.script import DirectScript
 
 T = TypeVar("T")
 
@@ -111,7 +112,8 @@ class RedisCacheStore:
         self._failing_since: float | None = None
         self._next_log_at = 0.0
         self._suppressed = 0
-        self._get_indirect = client.register_script(_GET_INDIRECT)
+        # The hot read's one script runs outside redis-py's command machinery (script.py).
+        self._get_indirect = DirectScript(client.connection_pool, _GET_INDIRECT, retries=1)
 
     @classmethod
     def from_url(
@@ -166,7 +168,7 @@ class RedisCacheStore:
         found = await self._run(
             "get",
             pointer_key,
-            lambda: self._get_indirect(keys=[p + pointer_key], args=[p + prefix, suffix]),
+            lambda: self._get_indirect([p + pointer_key], [p + prefix, suffix]),
         )
         if not isinstance(found, list) or len(found) != 2:
             return None, None
@@ -203,6 +205,7 @@ class RedisCacheStore:
         return bool(await self._run("ping", "", self._client.ping))
 
     async def aclose(self) -> None:
+        await self._get_indirect.aclose()
         await self._client.aclose()
 
     async def _run(self, operation: str, key: str, command: Callable[[], Awaitable[T]]) -> T | None:
