@@ -176,8 +176,6 @@ class Limiter:
             return False
 
     async def aclose(self) -> None:
-        if self._redis_window is not None:
-            await self._redis_window.aclose()
         if self._pool is not None:
             await self._pool.aclose()
 

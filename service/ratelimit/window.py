@@ -23,8 +23,6 @@ from typing import NamedTuple
 
 import redis.asyncio
 
-from service.cache.script import DirectScript
-
 # `limits`' acquire_sliding_window.lua, returning the counts after the hit as well.
 _HIT_SCRIPT = """
 local limit = tonumber(ARGV[1])
@@ -90,21 +88,17 @@ class RedisSlidingWindow:
     `/-1` twin), so the two implementations can share counters."""
 
     def __init__(self, pool: redis.asyncio.ConnectionPool, key_prefix: str) -> None:
-        # Outside redis-py's command machinery (service/cache/script.py); never retried, since a
-        # reply lost after the script ran would count the request twice.
-        self._script = DirectScript(pool, _HIT_SCRIPT)
+        self._client = redis.asyncio.Redis(connection_pool=pool)
+        self._script = self._client.register_script(_HIT_SCRIPT)
         self._prefix = key_prefix
 
     def keys(self, key: str, limit: int, window_s: int) -> tuple[str, str]:
         current = f"{self._prefix}:{{LIMITER/{key}/{limit}/{window_s}/second}}"
         return f"{current}/-1", current
 
-    async def aclose(self) -> None:
-        await self._script.aclose()
-
     async def hit(self, keys: tuple[str, str], limit: int, window_s: int) -> WindowHit:
         allowed, previous, previous_ttl, current, current_ttl = await self._script(
-            keys, [limit, window_s]
+            keys=keys, args=[limit, window_s]
         )
         return window_hit(
             bool(allowed),
