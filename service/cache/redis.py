@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from service.cache.base import CacheMetrics
+from service.cache.script import DirectScript
 
 T = TypeVar("T")
 
@@ -103,15 +104,11 @@ class RedisCacheStore:
         if op_timeout_s <= 0:
             raise ValueError("op_timeout_s must be positive")
         self._client = client
-        self._target = target
         self._op_timeout_s = op_timeout_s
         self._key_prefix = key_prefix
-        self._metrics = metrics
-        self._logger = structlog.get_logger(__name__)
-        self._failing_since: float | None = None
-        self._next_log_at = 0.0
-        self._suppressed = 0
-        self._get_indirect = client.register_script(_GET_INDIRECT)
+        self._outage = _OutageReport(self.backend, target, metrics)
+        # The hot read's one script runs outside redis-py's command machinery (script.py).
+        self._get_indirect = DirectScript(client.connection_pool, _GET_INDIRECT, retries=1)
 
     @classmethod
     def from_url(
@@ -166,7 +163,7 @@ class RedisCacheStore:
         found = await self._run(
             "get",
             pointer_key,
-            lambda: self._get_indirect(keys=[p + pointer_key], args=[p + prefix, suffix]),
+            lambda: self._get_indirect([p + pointer_key], [p + prefix, suffix]),
         )
         if not isinstance(found, list) or len(found) != 2:
             return None, None
@@ -203,6 +200,7 @@ class RedisCacheStore:
         return bool(await self._run("ping", "", self._client.ping))
 
     async def aclose(self) -> None:
+        await self._get_indirect.aclose()
         await self._client.aclose()
 
     async def _run(self, operation: str, key: str, command: Callable[[], Awaitable[T]]) -> T | None:
@@ -216,24 +214,38 @@ class RedisCacheStore:
                 finally:
                     _op_deadline.reset(token)
         except (RedisError, OSError) as exc:  # TimeoutError is an OSError
-            self._record_failure(operation, key, exc)
+            self._outage.failed(operation, key, exc)
             return None
-        if self._failing_since is not None:
-            self._record_recovery()
+        if self._outage.failing_since is not None:
+            self._outage.recovered()
         return result
 
-    def _record_failure(self, operation: str, key: str, exc: Exception) -> None:
+
+class _OutageReport:
+    """Counts every failed operation, and logs an outage's start (then one line per interval,
+    with the number suppressed) and its end."""
+
+    def __init__(self, backend: str, target: str, metrics: CacheMetrics | None) -> None:
+        self._backend = backend
+        self._target = target
+        self._metrics = metrics
+        self._logger = structlog.get_logger(__name__)
+        self.failing_since: float | None = None
+        self._next_log_at = 0.0
+        self._suppressed = 0
+
+    def failed(self, operation: str, key: str, exc: Exception) -> None:
         if self._metrics is not None:
-            self._metrics.cache_store_error(self.backend, operation)
+            self._metrics.cache_store_error(self._backend, operation)
         now = time.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
+        if self.failing_since is None:
+            self.failing_since = now
         if now < self._next_log_at:
             self._suppressed += 1
             return
         self._logger.warning(
             "cache_store_error",
-            backend=self.backend,
+            backend=self._backend,
             target=self._target,
             operation=operation,
             key=key,
@@ -245,14 +257,14 @@ class RedisCacheStore:
         self._suppressed = 0
         self._next_log_at = now + _LOG_INTERVAL_S
 
-    def _record_recovery(self) -> None:
-        assert self._failing_since is not None
+    def recovered(self) -> None:
+        assert self.failing_since is not None
         self._logger.info(
             "cache_store_recovered",
-            backend=self.backend,
+            backend=self._backend,
             target=self._target,
-            outage_s=round(time.monotonic() - self._failing_since, 3),
+            outage_s=round(time.monotonic() - self.failing_since, 3),
         )
-        self._failing_since = None
+        self.failing_since = None
         self._next_log_at = 0.0
         self._suppressed = 0

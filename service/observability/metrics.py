@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import structlog
 from prometheus_client import (
@@ -51,7 +51,134 @@ PoolStats = Callable[[], Mapping[str, float]]
 ReadinessCheck = Callable[[], Awaitable[tuple[str, dict[str, Any]]]]
 
 
+class _Declared(NamedTuple):
+    attribute: str
+    kind: type[Counter | Gauge | Histogram]
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+    options: dict[str, Any]
+
+
+# Every metric but the per-worker RSS gauge.
+_DECLARED = (
+    _Declared(
+        "_http_requests",
+        Counter,
+        "http_requests",
+        "HTTP requests served.",
+        ("method", "route", "status"),
+        {},
+    ),
+    _Declared(
+        "_http_duration",
+        Histogram,
+        "http_request_duration_seconds",
+        "Time from request start to last response byte.",
+        ("method", "route"),
+        {"buckets": HTTP_BUCKETS},
+    ),
+    _Declared(
+        "_cache_requests",
+        Counter,
+        "cache_requests",
+        "Read-through cache lookups by outcome.",
+        ("cache", "result"),
+        {},
+    ),
+    _Declared(
+        "_cache_store_errors",
+        Counter,
+        "cache_store_errors",
+        "Cache backend operations that failed and fell back.",
+        ("backend", "operation"),
+        {},
+    ),
+    _Declared(
+        "_db_queries",
+        Counter,
+        "db_queries",
+        "Repository operations run (one may send several SQL statements).",
+        ("backend", "query"),
+        {},
+    ),
+    _Declared(
+        "_db_statements",
+        Counter,
+        "db_statements",
+        "SQL statements the database server executed for us, counted by the driver "
+        "(an N+1 read shows here, and so do the pool's reset on release and the driver's type "
+        "introspection; COPY batches of an import do not).",
+        ("backend",),
+        {},
+    ),
+    _Declared(
+        "_db_duration",
+        Histogram,
+        "db_query_duration_seconds",
+        "Database query time.",
+        ("backend", "query"),
+        {"buckets": DB_BUCKETS},
+    ),
+    _Declared(
+        "_db_pool",
+        Gauge,
+        "db_pool_connections",
+        "Database pool connections by state, summed over workers.",
+        ("state",),
+        {"multiprocess_mode": "livesum"},
+    ),
+    _Declared(
+        "_breaker_state",
+        Gauge,
+        "circuit_breaker_state",
+        "1 for the breaker's current state, 0 for the others; across workers, 1 if any is in "
+        "that state.",
+        ("name", "state"),
+        {"multiprocess_mode": "livemax"},
+    ),
+    _Declared(
+        "_readiness",
+        Gauge,
+        "readiness_check_state",
+        "1 for each /readyz check's last result (ok, degraded, down), 0 for the others; "
+        "refreshed by /readyz and by every scrape.",
+        ("check", "state"),
+        {"multiprocess_mode": "livemostrecent"},
+    ),
+    _Declared(
+        "_build_info",
+        Gauge,
+        "pickup_build_info",
+        "Always 1; the labels say which version and commit is running.",
+        ("version", "commit"),
+        {"multiprocess_mode": "livemax"},
+    ),
+    _Declared(
+        "_rate_limit_storage_errors",
+        Counter,
+        "rate_limit_storage_errors",
+        "Rate-limit storage calls that failed.",
+        (),
+        {},
+    ),
+)
+
+
 class Metrics:
+    _http_requests: Counter
+    _http_duration: Histogram
+    _cache_requests: Counter
+    _cache_store_errors: Counter
+    _db_queries: Counter
+    _db_statements: Counter
+    _db_duration: Histogram
+    _db_pool: Gauge
+    _breaker_state: Gauge
+    _readiness: Gauge
+    _build_info: Gauge
+    _rate_limit_storage_errors: Counter
+
     def __init__(self, *, multiprocess_dir: str | os.PathLike[str] | None = None) -> None:
         self.multiprocess_dir = None if multiprocess_dir is None else Path(multiprocess_dir)
         # `_created` series (one per counter and histogram child) carry a start timestamp no
@@ -71,90 +198,11 @@ class Metrics:
             # worker's samples twice.
             owner = None
 
-        self._http_requests = Counter(
-            "http_requests",
-            "HTTP requests served.",
-            ["method", "route", "status"],
-            registry=owner,
-        )
-        self._http_duration = Histogram(
-            "http_request_duration_seconds",
-            "Time from request start to last response byte.",
-            ["method", "route"],
-            buckets=HTTP_BUCKETS,
-            registry=owner,
-        )
+        for attr, kind, name, documentation, labels, options in _DECLARED:
+            setattr(self, attr, kind(name, documentation, labels, registry=owner, **options))
         # Resolving labelled children costs more than updating them; on the request path we
         # resolve each (method, route, status) once.
         self._http_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._cache_requests = Counter(
-            "cache_requests",
-            "Read-through cache lookups by outcome.",
-            ["cache", "result"],
-            registry=owner,
-        )
-        self._cache_store_errors = Counter(
-            "cache_store_errors",
-            "Cache backend operations that failed and fell back.",
-            ["backend", "operation"],
-            registry=owner,
-        )
-        self._db_queries = Counter(
-            "db_queries",
-            "Repository operations run (one may send several SQL statements).",
-            ["backend", "query"],
-            registry=owner,
-        )
-        self._db_statements = Counter(
-            "db_statements",
-            "SQL statements the database server executed for us, counted by the driver "
-            "(an N+1 read shows here, and so do the pool's reset on release and the driver's type "
-            "introspection; COPY batches of an import do not).",
-            ["backend"],
-            registry=owner,
-        )
-        self._db_duration = Histogram(
-            "db_query_duration_seconds",
-            "Database query time.",
-            ["backend", "query"],
-            buckets=DB_BUCKETS,
-            registry=owner,
-        )
-        self._db_pool = Gauge(
-            "db_pool_connections",
-            "Database pool connections by state, summed over workers.",
-            ["state"],
-            multiprocess_mode="livesum",
-            registry=owner,
-        )
-        self._breaker_state = Gauge(
-            "circuit_breaker_state",
-            "1 for the breaker's current state, 0 for the others; across workers, 1 if any is in "
-            "that state.",
-            ["name", "state"],
-            multiprocess_mode="livemax",
-            registry=owner,
-        )
-        self._readiness = Gauge(
-            "readiness_check_state",
-            "1 for each /readyz check's last result (ok, degraded, down), 0 for the others; "
-            "refreshed by /readyz and by every scrape.",
-            ["check", "state"],
-            multiprocess_mode="livemostrecent",
-            registry=owner,
-        )
-        self._build_info = Gauge(
-            "pickup_build_info",
-            "Always 1; the labels say which version and commit is running.",
-            ["version", "commit"],
-            multiprocess_mode="livemax",
-            registry=owner,
-        )
-        self._rate_limit_storage_errors = Counter(
-            "rate_limit_storage_errors",
-            "Rate-limit storage calls that failed.",
-            registry=owner,
-        )
         # prometheus-client's process collector only sees the scraping worker; in multiprocess
         # mode every worker reports its own resident memory, labelled by pid.
         self._rss: Gauge | None = None

@@ -3,42 +3,40 @@
 The default strategy is the sliding-window counter: the fixed window lets a client spend two
 budgets back to back across a window edge, and the moving window costs O(limit) per hit in Redis.
 It decides in one storage operation (window.py); the other two strategies use `limits` as is
-(a hit, then its window stats).
+(a hit, then its window stats), and only they import it (~5 MiB per worker otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import redis.asyncio
 import structlog
-from limits import RateLimitItemPerSecond
-from limits.aio.storage import Storage
-from limits.aio.strategies import (
-    FixedWindowRateLimiter,
-    MovingWindowRateLimiter,
-    RateLimiter,
-    SlidingWindowCounterRateLimiter,
-)
-from limits.errors import StorageError
-from limits.storage import storage_from_string
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from service.ratelimit.window import MemorySlidingWindow, RedisSlidingWindow
 
+if TYPE_CHECKING:
+    from limits import RateLimitItemPerSecond
+    from limits.aio.storage import Storage
+    from limits.aio.strategies import RateLimiter
+    from limits.errors import StorageError
+
 StrategyName = Literal["fixed-window", "sliding-window-counter", "moving-window"]
-STRATEGIES: dict[str, Callable[[Storage], RateLimiter]] = {
-    "fixed-window": FixedWindowRateLimiter,
-    "sliding-window-counter": SlidingWindowCounterRateLimiter,
-    "moving-window": MovingWindowRateLimiter,
+# Class names in limits.aio.strategies.
+STRATEGIES: dict[str, str] = {
+    "fixed-window": "FixedWindowRateLimiter",
+    "sliding-window-counter": "SlidingWindowCounterRateLimiter",
+    "moving-window": "MovingWindowRateLimiter",
 }
 
 
@@ -106,7 +104,9 @@ class Limiter:
         self._redis_window: RedisSlidingWindow | None = None
         self._strategy: RateLimiter | None = None
         if strategy != "sliding-window-counter":
-            self._strategy = STRATEGIES[strategy](_limits_storage(uri, key_prefix, self._pool))
+            strategies = importlib.import_module("limits.aio.strategies")
+            strategy_class = getattr(strategies, STRATEGIES[strategy])
+            self._strategy = strategy_class(_limits_storage(uri, key_prefix, self._pool))
         elif self._pool is None:
             self._memory_window = MemorySlidingWindow()
         else:
@@ -144,6 +144,8 @@ class Limiter:
         assert self._strategy is not None
         item = self._items.get(policy)
         if item is None:
+            from limits import RateLimitItemPerSecond
+
             item = self._items[policy] = RateLimitItemPerSecond(policy.limit, policy.window_s)
         try:
             if self._pool is None:
@@ -156,7 +158,7 @@ class Limiter:
                 async with asyncio.timeout(self.timeout_s):
                     allowed = await self._strategy.hit(item, key)
                     stats = await self._strategy.get_window_stats(item, key)
-        except (StorageError, TimeoutError, OSError) as exc:
+        except (_storage_error(), TimeoutError, OSError) as exc:
             return self._failed(policy, exc)
         self._recovered()
         # `limits`' reset time is the next moment the count drops. For the sliding-window counter
@@ -178,8 +180,8 @@ class Limiter:
             await self._pool.aclose()
 
     def _failed(self, policy: RateLimit, exc: Exception) -> Decision | LimiterUnavailable:
-        if isinstance(exc, StorageError):  # `limits` wraps the driver's error; report that one
-            exc = exc.storage_error
+        if self._strategy is not None and isinstance(exc, _storage_error()):
+            exc = exc.storage_error  # `limits` wraps the driver's error; report that one
         self.storage_errors += 1
         self._failures_in_outage += 1
         if self.on_storage_error is not None:
@@ -245,6 +247,16 @@ def _limits_storage(
 
 
 def _from_string(uri: str, **options: Any) -> Storage:
+    from limits.aio.storage import Storage
+    from limits.storage import storage_from_string
+
     storage = storage_from_string(uri, **options)
     assert isinstance(storage, Storage)
     return storage
+
+
+def _storage_error() -> type[StorageError]:
+    # Only reached with a `limits` strategy, which has imported the module already.
+    from limits.errors import StorageError
+
+    return StorageError

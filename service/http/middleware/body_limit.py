@@ -10,11 +10,25 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http.responses import error_response
 from service.http.transport_errors import PayloadTooLargeError, RequestTimeoutError
+
+# A sentinel: the request carries no body at all.
+NO_BODY = "no body"
+
+
+def _declared_length(scope: Scope) -> str | None:
+    """The Content-Length field's value; None for a body of unknown length (chunked); NO_BODY
+    when the request declares no body."""
+    chunked = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return str(value.decode("latin-1"))
+        if name == b"transfer-encoding":
+            chunked = True
+    return None if chunked else NO_BODY
 
 
 class BodyLimitMiddleware:
@@ -24,10 +38,12 @@ class BodyLimitMiddleware:
         self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        declared = _declared_length(scope) if scope["type"] == "http" else NO_BODY
+        if declared is NO_BODY:
+            # Not HTTP, or a request with neither Content-Length nor Transfer-Encoding: it has
+            # no body (RFC 9112 6.3), so there is nothing to limit or wait for (most requests).
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not declared.isdigit():
                 response = error_response(400, "malformed_request", "invalid Content-Length")
