@@ -19,7 +19,7 @@ import structlog
 
 from service.ai import OpenAIRecommender
 from service.breaker import AsyncCircuitBreaker
-from service.cache import MemoryCacheStore, ReadThroughCache, RedisCacheStore
+from service.cache import MemoryCacheStore, ReadThroughCache
 from service.cache.base import CacheStore
 from service.cache.versioned import VersionedCache
 from service.config import Settings
@@ -101,6 +101,8 @@ async def open_storage(
 def build_cache_store(settings: Settings, metrics: Metrics | None) -> CacheStore:
     if settings.redis_url is None:
         return MemoryCacheStore(settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
+    from service.cache.redis import RedisCacheStore  # redis-py only where Redis is configured
+
     return RedisCacheStore.from_url(
         settings.redis_url.get_secret_value(),
         op_timeout_s=settings.cache_op_timeout_ms / 1000,

@@ -15,11 +15,8 @@ from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from redis import exceptions as redis_errors
-from redis.asyncio import Redis
 
 from service.bootstrap import open_storage
-from service.cache.redis import describe_redis_url
 from service.config import Settings
 from service.errors import DataFileError
 from service.repositories.postgres import DatabaseUnavailableError
@@ -100,6 +97,9 @@ def diagnose_database(exc: DatabaseUnavailableError) -> StartupProblem:
 def redis_misconfigured(exc: BaseException) -> str | None:
     """Why `exc` (from a Redis call) is a permanent misconfiguration, or None when retrying
     may help (refused, timed out: the cache degrades and heals by itself)."""
+    # redis-py is imported where Redis is used, not by every worker (~11 MiB without REDIS_URL).
+    from redis import exceptions as redis_errors
+
     text = str(exc).lower()
     chained = exc.__cause__ or exc.__context__
     if isinstance(exc, redis_errors.AuthenticationError) or (
@@ -116,6 +116,9 @@ def redis_misconfigured(exc: BaseException) -> str | None:
 
 async def probe_redis(url: str, timeout_s: float = 5.0) -> BaseException | None:
     """One PING; the error when it shows a permanent misconfiguration, else None."""
+    from redis import exceptions as redis_errors
+    from redis.asyncio import Redis
+
     client = Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     try:
         await client.ping()
@@ -157,6 +160,8 @@ async def preflight(settings: Settings) -> StartupProblem | None:
     await storage.aclose()
     if settings.redis_url is not None:
         url = settings.redis_url.get_secret_value()
+        from service.cache.redis import describe_redis_url
+
         failure = await probe_redis(url)
         if failure is not None:
             problem = diagnose_redis(failure, describe_redis_url(url))

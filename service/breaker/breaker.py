@@ -8,6 +8,10 @@ Admission is decided here, synchronously, which is what makes "one trial call wh
 hold: no other coroutine can run between the check and the claim. One instance belongs to one
 event loop.
 
+pybreaker is imported on the first call through the breaker, not at start-up: it imports redis
+(and tornado) when they are installed, ~11 MiB per worker that a service without Redis and
+without AI traffic never needs. Until then the breaker is closed with no failures counted.
+
 Time comes from an injectable clock (`clock=`, default the UTC wall clock): the breaker records
 when it opened by that clock and decides when a trial may go by it, so tests move time instead
 of sleeping.
@@ -21,11 +25,13 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, NoReturn, ParamSpec, TypeVar
-
-import pybreaker
+from functools import cache
+from typing import TYPE_CHECKING, Literal, NoReturn, ParamSpec, TypeVar
 
 from service.domain.errors import ServiceUnavailableError
+
+if TYPE_CHECKING:
+    import pybreaker
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +42,11 @@ BreakerState = Literal["closed", "open", "half_open"]
 StateListener = Callable[[str, BreakerState, BreakerState], None]
 Clock = Callable[[], datetime]
 
+# pybreaker's state names (its STATE_CLOSED, STATE_OPEN, STATE_HALF_OPEN) -> ours.
 _STATE_NAMES: dict[str, BreakerState] = {
-    pybreaker.STATE_CLOSED: "closed",
-    pybreaker.STATE_OPEN: "open",
-    pybreaker.STATE_HALF_OPEN: "half_open",
+    "closed": "closed",
+    "open": "open",
+    "half-open": "half_open",
 }
 
 
@@ -79,36 +86,51 @@ class AsyncCircuitBreaker:
         self._generation = 0
         self._trial_in_flight = False
         self._last_error_class: str | None = None
-        self._storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-        self._breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max,
-            reset_timeout=reset_timeout,
-            exclude=[self._is_not_counted],
-            listeners=[_Relay(self)],
-            state_storage=self._storage,
-            name=name,
-        )
+        self._name, self._fail_max, self._reset_timeout = name, fail_max, reset_timeout
+        self._built: tuple[pybreaker.CircuitBreaker, pybreaker.CircuitMemoryStorage] | None = None
+
+    def _machine(self) -> tuple[pybreaker.CircuitBreaker, pybreaker.CircuitMemoryStorage]:
+        """pybreaker's breaker and its state, built on first use."""
+        if self._built is None:
+            import pybreaker
+
+            storage = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+            breaker = pybreaker.CircuitBreaker(
+                fail_max=self._fail_max,
+                reset_timeout=self._reset_timeout,
+                exclude=[self._is_not_counted],
+                listeners=[_relay_class()(self)],
+                state_storage=storage,
+                name=self._name,
+            )
+            self._built = (breaker, storage)
+        return self._built
 
     @property
     def fail_max(self) -> int:
-        return int(self._breaker.fail_max)
+        return self._fail_max
 
     @property
     def name(self) -> str:
-        return self._breaker.name or ""
+        return self._name
 
     def add_listener(self, listener: StateListener) -> None:
         """Call `listener(name, old_state, new_state)` on every state change."""
         self._listeners.append(listener)
 
     def status(self) -> BreakerStatus:
-        state = _STATE_NAMES[self._storage.state]
+        if self._built is None:  # never called: closed, nothing counted
+            state: BreakerState = "closed"
+            failures = 0
+        else:
+            breaker, storage = self._built
+            state, failures = _STATE_NAMES[storage.state], breaker.fail_counter
         return BreakerStatus(
             name=self.name,
             state=state,
-            fail_counter=self._breaker.fail_counter,
+            fail_counter=failures,
             opened_at=None if state == "closed" else self._opened_at,
-            reset_timeout=self._breaker.reset_timeout,
+            reset_timeout=self._reset_timeout,
             last_error_class=self._last_error_class,
         )
 
@@ -130,24 +152,25 @@ class AsyncCircuitBreaker:
                 self._trial_in_flight = False
 
     def _admit(self) -> bool:
-        state = self._storage.state
-        if state == pybreaker.STATE_CLOSED:
+        breaker, storage = self._machine()
+        state = _STATE_NAMES[storage.state]
+        if state == "closed":
             return False
-        if self._trial_in_flight or (state == pybreaker.STATE_OPEN and self._retry_after() > 0):
+        if self._trial_in_flight or (state == "open" and self._retry_after() > 0):
             raise CircuitOpenError(
                 f"circuit {self.name!r} is open",
                 details={"breaker": self.name, "retry_after_s": math.ceil(self._retry_after())},
             )
-        if state == pybreaker.STATE_OPEN:
-            self._breaker.half_open()
+        if state == "open":
+            breaker.half_open()
         self._trial_in_flight = True
         return True
 
     def _retry_after(self) -> float:
         opened_at = self._opened_at
-        if opened_at is None or self._storage.state != pybreaker.STATE_OPEN:
+        if opened_at is None or self._built is None or self._built[1].state != "open":
             return 0.0
-        reopen_at = opened_at + timedelta(seconds=self._breaker.reset_timeout)
+        reopen_at = opened_at + timedelta(seconds=self._reset_timeout)
         return max(0.0, (reopen_at - self._clock()).total_seconds())
 
     def _record(self, generation: int, exc: Exception | None) -> None:
@@ -156,15 +179,18 @@ class AsyncCircuitBreaker:
             self._last_error_class = type(exc.__cause__ or exc).__name__
         if generation != self._generation:
             return
+        import pybreaker
+
+        breaker, _ = self._machine()
         if exc is None:
-            self._breaker.call(_succeed)
+            breaker.call(_succeed)
             return
         traceback = exc.__traceback__
         try:
             # pybreaker re-raises what it was given (or CircuitBreakerError when it trips);
             # the caller re-raises the original, so both are dropped here.
             with contextlib.suppress(pybreaker.CircuitBreakerError, type(exc)):
-                self._breaker.call(_fail, exc)
+                breaker.call(_fail, exc)
         finally:
             exc.__traceback__ = traceback
 
@@ -183,18 +209,26 @@ class AsyncCircuitBreaker:
                 logger.exception("breaker %r listener %r failed", self.name, listener)
 
 
-class _Relay(pybreaker.CircuitBreakerListener):
-    def __init__(self, owner: AsyncCircuitBreaker) -> None:
-        self._owner = owner
+@cache
+def _relay_class() -> Callable[[AsyncCircuitBreaker], pybreaker.CircuitBreakerListener]:
+    """The listener that reports pybreaker's state changes to their AsyncCircuitBreaker
+    (defined on first use, with pybreaker)."""
+    import pybreaker
 
-    def state_change(
-        self,
-        cb: pybreaker.CircuitBreaker,
-        old_state: pybreaker.CircuitBreakerState | None,
-        new_state: pybreaker.CircuitBreakerState,
-    ) -> None:
-        old = _STATE_NAMES[old_state.name] if old_state is not None else "closed"
-        self._owner._state_changed(old, _STATE_NAMES[new_state.name])
+    class Relay(pybreaker.CircuitBreakerListener):
+        def __init__(self, owner: AsyncCircuitBreaker) -> None:
+            self._owner = owner
+
+        def state_change(
+            self,
+            cb: pybreaker.CircuitBreaker,
+            old_state: pybreaker.CircuitBreakerState | None,
+            new_state: pybreaker.CircuitBreakerState,
+        ) -> None:
+            old = _STATE_NAMES[old_state.name] if old_state is not None else "closed"
+            self._owner._state_changed(old, _STATE_NAMES[new_state.name])
+
+    return Relay
 
 
 def _utc_now() -> datetime:

@@ -17,15 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import redis.asyncio
 import structlog
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from service.ratelimit.window import MemorySlidingWindow, RedisSlidingWindow
 
 if TYPE_CHECKING:
+    import redis.asyncio
     from limits import RateLimitItemPerSecond
     from limits.aio.storage import Storage
     from limits.aio.strategies import RateLimiter
@@ -100,6 +97,12 @@ class Limiter:
         self._healthy = True
         self._failures_in_outage = 0
         self._scheme, uri, self._pool = _pool(storage_uri, timeout_s)
+        # What a failed storage call raises; redis-py is imported only for a Redis storage.
+        self._storage_errors: tuple[type[Exception], ...] = (TimeoutError, OSError)
+        if self._pool is not None:
+            from redis.exceptions import RedisError
+
+            self._storage_errors = (RedisError, TimeoutError, OSError)
         self._memory_window: MemorySlidingWindow | None = None
         self._redis_window: RedisSlidingWindow | None = None
         self._strategy: RateLimiter | None = None
@@ -125,7 +128,7 @@ class Limiter:
             try:
                 async with asyncio.timeout(self.timeout_s):
                     counted = await self._redis_window.hit(keys, policy.limit, policy.window_s)
-            except (RedisError, TimeoutError, OSError) as exc:
+            except self._storage_errors as exc:
                 return self._failed(policy, exc)
             self._recovered()
             return self._decision(policy, counted.allowed, counted.remaining, counted.reset_after_s)
@@ -169,10 +172,12 @@ class Limiter:
         """Whether the counting storage answers now (one PING for Redis); for /readyz."""
         if self._pool is None:
             return True
+        from redis.asyncio import Redis
+
         try:
             async with asyncio.timeout(self.timeout_s):
-                return bool(await redis.asyncio.Redis(connection_pool=self._pool).ping())
-        except (RedisError, TimeoutError, OSError):
+                return bool(await Redis(connection_pool=self._pool).ping())
+        except self._storage_errors:
             return False
 
     async def aclose(self) -> None:
@@ -218,6 +223,10 @@ def _pool(uri: str, timeout_s: float) -> tuple[str, str, redis.asyncio.Connectio
     if scheme == "memory":
         return scheme, uri, None
     if scheme in ("redis", "rediss"):
+        import redis.asyncio
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
         # Our own pool, so that connect and read time out quickly and a failed call is not retried
         # behind our deadline; the pool reconnects on the next call once Redis is back.
         pool = redis.asyncio.ConnectionPool.from_url(

@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import redis.asyncio
+if TYPE_CHECKING:
+    import redis.asyncio
 
 # `limits`' acquire_sliding_window.lua, returning the counts after the hit as well.
 _HIT_SCRIPT = """
@@ -88,7 +89,9 @@ class RedisSlidingWindow:
     `/-1` twin), so the two implementations can share counters."""
 
     def __init__(self, pool: redis.asyncio.ConnectionPool, key_prefix: str) -> None:
-        self._client = redis.asyncio.Redis(connection_pool=pool)
+        from redis.asyncio import Redis  # only where the limiter counts in Redis
+
+        self._client = Redis(connection_pool=pool)
         self._script = self._client.register_script(_HIT_SCRIPT)
         self._prefix = key_prefix
 
