@@ -171,13 +171,22 @@ class Server:
 
 
 _servers: dict[int, Server] = {}
+# Threads (a notebook preparing several databases at once) must not each start a server of their
+# own: the second one's databases would live where the first one's caller never looks.
+_choosing = threading.Lock()
 
 
 def postgres(owner: Session | None = None) -> Server:
-    """This session's PostgreSQL (see the module docstring); started on first use."""
+    """This session's PostgreSQL (see the module docstring); started on first use, once even
+    when several threads ask at the same time."""
     owner = owner or session()
-    if id(owner) in _servers:
+    with _choosing:
+        if id(owner) not in _servers:
+            _servers[id(owner)] = _choose(owner)
         return _servers[id(owner)]
+
+
+def _choose(owner: Session) -> Server:
     candidate = os.environ.get("PICKUP_TEST_DATABASE_URL", DEFAULT_URL)
     if _answers(candidate):
         server = Server(candidate, owner, None)
@@ -191,7 +200,6 @@ def postgres(owner: Session | None = None) -> Server:
         cluster = PrivatePostgres(binaries[0], owner=owner).init()
         cluster.start()
         server = Server(cluster.dsn(), owner, cluster)
-    _servers[id(owner)] = server
     return server
 
 

@@ -248,6 +248,7 @@ def _release(admin_url: str, key: str, token: str, url: str) -> None:
 
 
 _providers: dict[int, _Provider] = {}
+_choosing = threading.RLock()  # one provider per session, one lease per label, across threads
 
 
 _START, _END = "start-of-round-trip-count", "end-of-round-trip-count"
@@ -292,5 +293,6 @@ def client_commands(url: str) -> Iterator[list[str]]:
 def redis_url(label: str = "default", owner: Session | None = None) -> str:
     """A Redis database for `label`, this session's own (see the module docstring)."""
     owner = owner or session()
-    provider = _providers.setdefault(id(owner), _Provider(owner))
-    return provider.url(label)
+    with _choosing:
+        provider = _providers.setdefault(id(owner), _Provider(owner))
+        return provider.url(label)
