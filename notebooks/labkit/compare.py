@@ -4,8 +4,9 @@ A target regressed when it moved the wrong way by at least `worse_by` (10 % by d
 95 % interval of the ratio head/base (Welch's t on the logarithms of the per-round samples)
 excludes 1, i.e. "no change" is not a plausible reading of the samples. A threshold on two medians alone would flag
 noise; an interval alone would flag a real but negligible shift. Targets with an exact goal
-(`= 50 requests`, `yes`), or with a sample that is not positive (a cost near zero, an error
-rate of 0 %), are compared on their verdicts instead: pass → fail is a regression."""
+(`= 50 requests`, `yes`), timed targets with a single sample per run, or with a sample that is
+not positive (a cost near zero, an error rate of 0 %), are compared on their verdicts instead:
+pass → fail is a regression."""
 
 from __future__ import annotations
 
@@ -53,9 +54,14 @@ def compare_target(
         return row
     better = head.get("better", base.get("better"))
     found = None
-    # A ratio means something only between positive samples (a cost that crosses zero, a 0 %
-    # error rate): otherwise the verdicts are compared.
-    if better is not None and min([*base["samples"], *head["samples"]]) > 0:
+    # A timed target measured once per run (a deploy's duration) has no spread to test a
+    # change against: one sample each would make any difference "significant". Such targets,
+    # and ratios between samples that are not all positive (a cost that crosses zero, a 0 %
+    # error rate), are compared on their verdicts.
+    timed_once = head.get("kind", "timed") == "timed" and (
+        len(base["samples"]) < 2 or len(head["samples"]) < 2
+    )
+    if better is not None and not timed_once and min([*base["samples"], *head["samples"]]) > 0:
         found = stats.ratio_interval(head["samples"], base["samples"])
     if found is None:
         flipped = base["verdict"] == "pass" and head["verdict"] == "fail"

@@ -130,3 +130,14 @@ def test_a_cost_whose_rounds_cross_zero_is_compared_on_its_verdict() -> None:
     row = compare.compare_target(base, head)
     assert row["ratio"] is None
     assert row["regressed"] is False
+
+
+def test_a_timed_target_measured_once_per_run_is_compared_on_its_verdict() -> None:
+    # A deploy's duration: one sample a run, 25 % apart between two runs of one commit.
+    base = {**target("deploy_time", [7.3], better="lower"), "kind": "timed"}
+    head = {**target("deploy_time", [9.7], better="lower"), "kind": "timed"}
+    row = compare.compare_target(base, head)
+    assert row["regressed"] is False
+    assert row["status"] == "same verdict or better"
+    failed = {**head, "verdict": "fail"}
+    assert compare.compare_target(base, failed)["regressed"] is True
