@@ -11,7 +11,7 @@ import pytest
 
 from tests.reliability.load import open_shop
 from tests.reliability.procs import (
-    BODY_TIMEOUT_S,
+    PRODUCTION_SETTINGS,
     Deploy,
     PrivatePostgres,
     Production,
@@ -81,14 +81,11 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 def production(
     private_postgres: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Production]:
-    """One production-shaped service for the hostile-input catalogue and the OpenAPI fuzz run."""
+    """One production-shaped service and its shop for the tests that only read the shop and add
+    orders to it (the hostile-input catalogue, the low findings, the pickup code). Nothing that
+    edits stores or menus may use it: their slots and items are the shop every later test reads."""
     home = tmp_path_factory.mktemp("production")
-    with deployed(
-        home,
-        private_postgres,
-        REQUEST_BODY_TIMEOUT_S=BODY_TIMEOUT_S,
-        PICKUP_CODE_ATTEMPTS_MAX=10_000_000,
-    ) as d:
+    with deployed(home, private_postgres, **PRODUCTION_SETTINGS) as d:
         yield Production(d.service, d.dsn, open_shop(d.service.url))
 
 

@@ -39,6 +39,12 @@ STAFF = {"Authorization": f"Bearer {STAFF_KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 METRICS = {"Authorization": f"Bearer {METRICS_TOKEN}"}
 BODY_TIMEOUT_S = 1.0  # REQUEST_BODY_TIMEOUT_S of the production-shaped service
+# The shared `production` service's settings beyond the deployed defaults; a test that changes
+# data other tests read (the fuzz run) deploys a service of its own with the same ones.
+PRODUCTION_SETTINGS: dict[str, Any] = {
+    "REQUEST_BODY_TIMEOUT_S": BODY_TIMEOUT_S,
+    "PICKUP_CODE_ATTEMPTS_MAX": 10_000_000,
+}
 
 
 def production_env(workdir: Path, **settings: Any) -> dict[str, str]:

@@ -17,7 +17,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.procs import ADMIN_TOKEN, BIN, METRICS_TOKEN, STAFF_KEY, Production, base_env
+from tests.reliability.load import open_shop
+from tests.reliability.procs import (
+    ADMIN_TOKEN,
+    BIN,
+    METRICS_TOKEN,
+    PRODUCTION_SETTINGS,
+    STAFF_KEY,
+    Deploy,
+    Production,
+    base_env,
+)
 from tests.reliability.table import Summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,7 +75,7 @@ api_key = "{order_token}"
 
 @pytest.mark.timeout(MAX_SECONDS + 60)
 def test_fuzzing_the_api_from_its_own_openapi_document_finds_no_5xx_and_no_contract_breach(
-    production: Production, tmp_path: Path, summary: Summary
+    deploy: Deploy, tmp_path: Path, summary: Summary
 ) -> None:
     row = summary(
         "OpenAPI fuzz (schemathesis)",
@@ -73,7 +83,11 @@ def test_fuzzing_the_api_from_its_own_openapi_document_finds_no_5xx_and_no_contr
         f"fuzzing, stateful phases; {MAX_EXAMPLES} examples/operation, {MAX_SECONDS} s cap; "
         f"{len(CHECKS)} checks incl. no 5xx and response schemas",
     )
-    p = production
+    # A service of its own: with staff credentials the stateful phase edits every store it finds
+    # (slot length, opening hours, menu items), which would leave the shared `production` shop's
+    # slots stale for the tests after this one.
+    d = deploy(**PRODUCTION_SETTINGS)
+    p = Production(d.service, d.dsn, open_shop(d.service.url))
     placed = httpx.post(f"{p.service.url}/v1/orders", json=p.shop.order(p.shop.slots[-1]))
     assert placed.status_code == 201, placed.text
     settings = tmp_path / "schemathesis.toml"
