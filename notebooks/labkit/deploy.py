@@ -297,14 +297,19 @@ def checkout(ref: str, home: Path, label: str) -> Release:
     """The commit's source as a deploy builds it (service/, pyproject.toml, uv.lock, README.md)."""
     commit = subprocess.run(
         ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     src = home / "src"
     src.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
         ["git", "archive", commit, "service", "pyproject.toml", "uv.lock", "README.md"],
-        cwd=ROOT, capture_output=True, check=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
     return Release(label, ref, commit, home)
 
@@ -331,14 +336,18 @@ def resolve_previous(ref: str, new_ref: str = "HEAD", depth: int = 30) -> str:
     def tree(commit: str, path: str) -> str | None:
         run = subprocess.run(
             ["git", "rev-parse", "--verify", "--quiet", f"{commit}:{path}"],
-            cwd=ROOT, capture_output=True, text=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         return run.stdout.strip() or None
 
     listed = subprocess.run(
         ["git", "rev-list", "--first-parent", f"--max-count={depth}", f"{new_ref}~1"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     return choose_previous(listed.stdout.split(), tree, new_ref)
 
 
@@ -391,9 +400,13 @@ def pickup_cli(
     release: Release, args: Sequence[str], settings: Mapping[str, Any], cwd: Path
 ) -> str:
     run = subprocess.run(
-        [str(release.pickup), *args], env=base_env(**settings), cwd=cwd,
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [str(release.pickup), *args],
+        env=base_env(**settings),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if run.returncode != 0:
         raise RuntimeError(
             f"pickup {' '.join(args)} exited {run.returncode}: {run.stderr.strip()[-1500:]}"
@@ -413,12 +426,32 @@ class Load:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.record_path = out_dir / "record.json"
         self.args = [
-            str(BIN / "locust"), "-f", str(LOCUSTFILE), "--headless", "--host", host,
-            "-u", str(users), "-r", str(users), "-t", f"{round(cap_s)}s",
-            "--csv", str(out_dir / "locust"), "--json-file", str(out_dir / "locust"),
-            "--exit-code-on-error", "0", "--only-summary", "--loglevel", "WARNING",
-            "--staff-key", LAB_STAFF_KEY, "--deploy-record", str(self.record_path),
-        ]  # fmt: skip
+            str(BIN / "locust"),
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--host",
+            host,
+            "-u",
+            str(users),
+            "-r",
+            str(users),
+            "-t",
+            f"{round(cap_s)}s",
+            "--csv",
+            str(out_dir / "locust"),
+            "--json-file",
+            str(out_dir / "locust"),
+            "--exit-code-on-error",
+            "0",
+            "--only-summary",
+            "--loglevel",
+            "WARNING",
+            "--staff-key",
+            LAB_STAFF_KEY,
+            "--deploy-record",
+            str(self.record_path),
+        ]
         self.process = Process(self.args, base_env(), ROOT / "loadtests", out_dir / "locust.log")
         self.started = 0.0
 
@@ -675,8 +708,11 @@ def run_drill(work: Path, config: DrillConfig, log: Callable[[str], None] = prin
         as_data = subprocess.run(
             [str(previous.pickup), "data", "export", str(json_home / "reread.json")],
             env=base_env(**{**json_settings, "JSON_DATA_PATH": str(backup)}),
-            cwd=json_home, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            cwd=json_home,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         result.export_is_data_file = as_data.returncode == 0
         orders = re.search(r"(\d+) orders", as_data.stdout)
         result.export_orders = int(orders.group(1)) if orders else None
@@ -748,16 +784,24 @@ def outcomes(
     return [
         one(g["deploy_availability"], availability(result.requests, result.failures), sent),
         one(g["deploy_failed_requests"], result.failures if result.requests else None, sent),
-        Outcome(g["deploy_orders_lost"], [] if no_orders else [float(len(result.lost_in_postgres))], no_orders,
-                f"{acked} acknowledged; missing: {result.lost_in_postgres[:5]}"),
+        Outcome(
+            g["deploy_orders_lost"],
+            [] if no_orders else [float(len(result.lost_in_postgres))],
+            no_orders,
+            f"{acked} acknowledged; missing: {result.lost_in_postgres[:5]}",
+        ),
         timed(g["deploy_time"], "deploy"),
         timed(g["rollback_time"], "rollback"),
         timed(g["data_rollback_time"], "data-rollback"),
-        Outcome(g["data_rollback_orders_lost"], [] if no_orders else [float(len(result.lost_after_data_rollback))],
-                no_orders, f"{acked} acknowledged; missing: {result.lost_after_data_rollback[:5]}; "
-                f"export readable as a JSON data file: {result.export_is_data_file}"),
+        Outcome(
+            g["data_rollback_orders_lost"],
+            [] if no_orders else [float(len(result.lost_after_data_rollback))],
+            no_orders,
+            f"{acked} acknowledged; missing: {result.lost_after_data_rollback[:5]}; "
+            f"export readable as a JSON data file: {result.export_is_data_file}",
+        ),
         env,
-    ]  # fmt: skip
+    ]
 
 
 # -- what the notebook shows ----------------------------------------------------------------

@@ -91,8 +91,9 @@ def write(reports: Path) -> Path | None:
     ]
     for target, points in series(summaries).items():
         parts.append(f"<h3 id='{html.escape(target)}'>{html.escape(target)}</h3>")
-        parts.append(f"<img alt='{html.escape(target)}' src='data:image/png;base64,"
-                     f"{_png(points, labels)}'>")  # fmt: skip
+        parts.append(
+            f"<img alt='{html.escape(target)}' src='data:image/png;base64,{_png(points, labels)}'>"
+        )
     path = reports / "trend.html"
     path.write_text("\n".join(parts))
     return path

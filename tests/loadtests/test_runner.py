@@ -16,14 +16,28 @@ def test_a_run_without_a_host_starts_its_own_server_and_nothing_is_refused(
 ) -> None:
     out = tmp_path / "run"
     done = subprocess.run(
-        [str(BIN / "python"), "loadtests/run.py", "--out", str(out), "--",
-         "--tags", "browse", "orders", "-u", "10", "-r", "10", "-t", "4s"],
+        [
+            str(BIN / "python"),
+            "loadtests/run.py",
+            "--out",
+            str(out),
+            "--",
+            "--tags",
+            "browse",
+            "orders",
+            "-u",
+            "10",
+            "-r",
+            "10",
+            "-t",
+            "4s",
+        ],
         cwd=ROOT,
         env=clean_env(),
         capture_output=True,
         text=True,
         timeout=120,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Aggregated" in done.stdout  # Locust's summary table was printed
     for name in ("locust_stats.csv", "locust.html", "counters.json", "locust.log", "server.log"):
