@@ -120,6 +120,15 @@ class Server:
             return f"server at {self.base.split('@')[-1]}"
         return f"private cluster from {self.cluster.bin_dir}"
 
+    @property
+    def kind(self) -> str:
+        """Which step of the chain served, in words without machine paths (for reports)."""
+        if self.cluster is None:
+            return "the server at PICKUP_TEST_DATABASE_URL (or 127.0.0.1:5432)"
+        if "pgserver" in self.cluster.bin_dir.parts:
+            return "a private cluster of the embedded pgserver wheel"
+        return "a private cluster of the machine's PostgreSQL binaries"
+
     def dsn(self, database: str) -> str:
         return f"{self.base}/{database}"
 
@@ -201,6 +210,13 @@ def _choose(owner: Session) -> Server:
         cluster.start()
         server = Server(cluster.dsn(), owner, cluster)
     return server
+
+
+def used(owner: Session | None = None) -> list[str]:
+    """`Server.kind` of the PostgreSQL this session chose, if it has used one (for reports)."""
+    with _choosing:
+        server = _servers.get(id(owner or session()))
+    return [server.kind] if server else []
 
 
 def postgres_unavailable() -> str | None:

