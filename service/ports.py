@@ -32,6 +32,19 @@ class Dataset:
     idempotency: Sequence[tuple[IdempotencyKey, str]] = ()  # (key, order id)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderQuery:
+    """A store's orders by (pickup_slot_start, id): slot start in [start, end), with `status`,
+    after the cursor `after` (the last order seen), at most `limit`. A None filter is off."""
+
+    store_id: str
+    limit: int
+    status: OrderStatus | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    after: tuple[datetime, str] | None = None  # (pickup_slot_start, id)
+
+
 class Backend(Protocol):
     backend: str
 
@@ -99,17 +112,7 @@ class OrderBook(Protocol):
     async def update_order(self, order_id: str, change: Callable[[Order], Order]) -> Order:
         """Apply `change` to the current order atomically; raise NotFoundError if absent."""
 
-    async def list_orders(
-        self,
-        store_id: str,
-        *,
-        status: OrderStatus | None,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        after: tuple[datetime, str] | None,
-    ) -> list[Order]:
-        """Orders by (pickup_slot_start, id), slot start in [start, end)."""
+    async def list_orders(self, query: OrderQuery) -> list[Order]: ...
 
 
 class BulkTransfer(Protocol):

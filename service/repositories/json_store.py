@@ -32,9 +32,9 @@ import orjson
 
 from service.domain import booking
 from service.domain.errors import NotFoundError
-from service.domain.models import MenuItem, Order, OrderStatus, Store
+from service.domain.models import MenuItem, Order, Store
 from service.errors import DataFileError
-from service.ports import Dataset, IdempotencyKey
+from service.ports import Dataset, IdempotencyKey, OrderQuery
 from service.repositories import records as rec
 from service.repositories.datafile import acquire_write_lock, atomic_write_chunks, document_chunks
 
@@ -212,26 +212,18 @@ class JsonFileRepository:
         missing = NotFoundError("no order with this id")
         return await self._update(self._orders, order_id, change, self._put_order, missing)
 
-    async def list_orders(
-        self,
-        store_id: str,
-        *,
-        status: OrderStatus | None,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        after: tuple[datetime, str] | None,
-    ) -> list[Order]:
+    async def list_orders(self, query: OrderQuery) -> list[Order]:
+        status, start, end, after = query.status, query.start, query.end, query.after
         found = [
             o
-            for o in (self._orders[i] for i in self._orders_by_store.get(store_id, ()))
+            for o in (self._orders[i] for i in self._orders_by_store.get(query.store_id, ()))
             if (status is None or o.status == status)
             and (start is None or o.pickup_slot_start >= start)
             and (end is None or o.pickup_slot_start < end)
             and (after is None or (o.pickup_slot_start, o.id) > after)
         ]
         found.sort(key=lambda o: (o.pickup_slot_start, o.id))
-        return found[:limit]
+        return found[: query.limit]
 
     async def import_dataset(self, data: Dataset) -> None:
         async with self._lock:

@@ -9,7 +9,7 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import IdempotencyConflictError, NotFoundError, SlotFullError
 from service.domain.models import OrderStatus
-from service.ports import Dataset, IdempotencyKey, PickupRepository
+from service.ports import Dataset, IdempotencyKey, OrderQuery, PickupRepository
 from service.usecases.seed import demo_dataset
 from tests.factories import NOW, make_item, make_order, make_store
 
@@ -164,21 +164,21 @@ async def test_orders_list_by_status_and_range_in_slot_order(repository: PickupR
         orders[0].id, lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)
     )
     placed = await repository.list_orders(
-        store.id, status=OrderStatus.PLACED, start=None, end=None, limit=3, after=None
+        OrderQuery(store_id=store.id, status=OrderStatus.PLACED, limit=3)
     )
     assert [o.id for o in placed] == [o.id for o in orders[1:4]]
     after = (placed[-1].pickup_slot_start, placed[-1].id)
     rest = await repository.list_orders(
-        store.id, status=OrderStatus.PLACED, start=None, end=None, limit=10, after=after
+        OrderQuery(store_id=store.id, status=OrderStatus.PLACED, limit=10, after=after)
     )
     assert [o.id for o in rest] == [o.id for o in orders[4:]]
     window = await repository.list_orders(
-        store.id,
-        status=None,
-        start=orders[2].pickup_slot_start,
-        end=orders[4].pickup_slot_start,
-        limit=10,
-        after=None,
+        OrderQuery(
+            store_id=store.id,
+            start=orders[2].pickup_slot_start,
+            end=orders[4].pickup_slot_start,
+            limit=10,
+        )
     )
     assert [o.id for o in window] == [orders[2].id, orders[3].id]
 

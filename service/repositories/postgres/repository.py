@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
@@ -29,9 +29,9 @@ import structlog
 
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.ids import canonical_id
-from service.domain.models import MenuItem, Order, OrderStatus, Store
+from service.domain.models import MenuItem, Order, Store
 from service.errors import DataFileError
-from service.ports import Dataset, IdempotencyKey
+from service.ports import Dataset, IdempotencyKey, OrderQuery
 from service.repositories.postgres import bulk
 from service.repositories.postgres import mappers as m
 from service.repositories.postgres import sql as q
@@ -261,21 +261,13 @@ class PostgresRepository:
 
         return await self._write("update_order", apply)
 
-    async def list_orders(
-        self,
-        store_id: str,
-        *,
-        status: OrderStatus | None,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        after: tuple[datetime, str] | None,
-    ) -> list[Order]:
-        if (sid := canonical_id(store_id)) is None:
+    async def list_orders(self, query: OrderQuery) -> list[Order]:
+        if (sid := canonical_id(query.store_id)) is None:
             return []
+        after = query.after
         if after is not None:
             after = (after[0], _cursor_id(after[1]))
-        sql, args = self._q.list_orders(sid, status, start, end, after, limit)
+        sql, args = self._q.list_orders(replace(query, store_id=sid, after=after))
 
         async def load(conn: Connection) -> list[Order]:
             return await self._q.orders_from_rows(conn, await conn.fetch(sql, *args))

@@ -12,7 +12,7 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import IdempotencyConflictError, InvalidTransitionError, SlotFullError
 from service.domain.models import MenuItem, Order, OrderStatus, Store
-from service.ports import IdempotencyKey
+from service.ports import IdempotencyKey, OrderQuery
 from service.repositories.postgres import PostgresRepository
 from tests.factories import NOW, make_item, make_order, make_store
 from tests.integration.postgres.databases import open_repository
@@ -90,9 +90,7 @@ async def test_one_key_sent_with_different_bodies_at_once_creates_one_order(
     created = [r for r in results if isinstance(r, tuple)]
     assert len(created) == 1 and created[0][1] is True
     assert all(isinstance(r, IdempotencyConflictError) for r in results if r not in created)
-    listed = await two_processes[1].list_orders(
-        store.id, status=None, start=None, end=None, limit=50, after=None
-    )
+    listed = await two_processes[1].list_orders(OrderQuery(store_id=store.id, limit=50))
     assert [o.id for o in listed] == [created[0][0].id]
 
 

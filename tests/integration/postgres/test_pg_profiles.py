@@ -13,7 +13,7 @@ from service.domain import lifecycle
 from service.domain.errors import SlotFullError
 from service.domain.models import OrderStatus
 from service.lab.naive_sql import NAIVE
-from service.ports import Dataset, IdempotencyKey
+from service.ports import Dataset, IdempotencyKey, OrderQuery
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import EPOCH, demo_dataset
 from tests.factories import NOW, make_order
@@ -64,13 +64,13 @@ async def test_the_naive_profile_answers_exactly_like_the_optimized_one(
             found.append(await repo.held_by_slot(s.id, *week))
             for status in (None, OrderStatus.PICKED_UP, OrderStatus.CANCELLED):
                 page = await repo.list_orders(
-                    s.id, status=status, start=week[0], end=None, limit=7, after=None
+                    OrderQuery(store_id=s.id, status=status, start=week[0], limit=7)
                 )
                 after = (page[-1].pickup_slot_start, page[-1].id) if page else None
                 found += [
                     page,
                     await repo.list_orders(
-                        s.id, status=status, start=None, end=week[1], limit=50, after=after
+                        OrderQuery(store_id=s.id, status=status, end=week[1], limit=50, after=after)
                     ),
                 ]
         found += [await repo.get_menu_item(item.id), await repo.get_order(data.orders[7].id)]
@@ -111,15 +111,11 @@ async def test_the_naive_profile_reads_each_orders_lines_with_one_more_statement
         pages, sent = {}, {}
         for name, repo in (("optimized", optimized), ("naive", naive)):
             # The first use of a statement also runs asyncpg's type introspection: warm up.
-            await repo.list_orders(
-                store_id, status=None, start=None, end=None, limit=10, after=None
-            )
+            await repo.list_orders(OrderQuery(store_id=store_id, limit=10))
             # asyncpg reports each statement just after it completes; let reports arrive.
             await asyncio.sleep(0.01)
             before = counted[name].count
-            pages[name] = await repo.list_orders(
-                store_id, status=None, start=None, end=None, limit=10, after=None
-            )
+            pages[name] = await repo.list_orders(OrderQuery(store_id=store_id, limit=10))
             await asyncio.sleep(0.01)
             sent[name] = counted[name].count - before
     assert pages["naive"] == pages["optimized"] and len(pages["naive"]) == 10

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from harness.tcp_proxy import TcpProxy
 from service.domain.errors import ServiceUnavailableError
+from service.ports import OrderQuery
 from service.repositories.postgres import PostgresRepository
 from tests.factories import make_item, make_order, make_store
 from tests.integration.postgres.databases import ADMIN_DSN, HOST, PORT, admin, open_repository
@@ -81,7 +82,7 @@ async def test_an_outage_gives_service_unavailable_without_sql_and_then_heals(
             repo.ping(),
             repo.get_store(store.id),
             repo.list_menu(store.id),
-            repo.list_orders(store.id, status=None, start=None, end=None, limit=5, after=None),
+            repo.list_orders(OrderQuery(store_id=store.id, limit=5)),
             repo.create_order(make_order(store, item), capacity=3, idempotency=None),
         ]
         for call in calls:
@@ -143,7 +144,7 @@ async def test_a_failing_query_is_a_503_for_the_client_and_the_details_go_to_the
     finally:
         await conn.close()
     with capture_logs() as logs, pytest.raises(ServiceUnavailableError) as caught:
-        await repo.list_orders(store.id, status=None, start=None, end=None, limit=5, after=None)
+        await repo.list_orders(OrderQuery(store_id=store.id, limit=5))
     assert_reveals_nothing(caught.value)
     assert "order_lines" not in str(caught.value)
     [logged] = [e for e in logs if e["event"] == "database_error"]
