@@ -11,7 +11,7 @@ contract suite in tests/contract; each use case asks only for the roles it uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -22,6 +22,19 @@ from service.domain.models import MenuItem, Order, OrderStatus, Store
 class IdempotencyKey:
     key: str
     fingerprint: str  # hash of the request it first came with
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order to book and what its booking must respect: the slot's `capacity`, at most
+    `phone_cap` live orders of the customer's phone at this store (None: no cap), and the
+    Idempotency-Key the request came with."""
+
+    order: Order
+    _: KW_ONLY
+    capacity: int
+    idempotency: IdempotencyKey | None = None
+    phone_cap: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +100,7 @@ class Availability(Protocol):
 
 
 class OrderBook(Protocol):
-    async def create_order(
-        self,
-        order: Order,
-        *,
-        capacity: int,
-        idempotency: IdempotencyKey | None,
-        phone_cap: int | None = None,
-    ) -> tuple[Order, bool]:
+    async def create_order(self, new: NewOrder) -> tuple[Order, bool]:
         """Atomically: replay an idempotent retry, or check slot capacity (and, with
         `phone_cap`, the customer phone's active orders at this store) and insert.
 

@@ -34,7 +34,7 @@ from service.domain import booking
 from service.domain.errors import NotFoundError
 from service.domain.models import MenuItem, Order, Store
 from service.errors import DataFileError
-from service.ports import Dataset, IdempotencyKey, OrderQuery
+from service.ports import Dataset, IdempotencyKey, NewOrder, OrderQuery
 from service.repositories import records as rec
 from service.repositories.datafile import acquire_write_lock, atomic_write_chunks, document_chunks
 
@@ -162,18 +162,12 @@ class JsonFileRepository:
                 held[order.pickup_slot_start.astimezone(UTC)] += 1
         return dict(held)
 
-    async def create_order(
-        self,
-        order: Order,
-        *,
-        capacity: int,
-        idempotency: IdempotencyKey | None,
-        phone_cap: int | None = None,
-    ) -> tuple[Order, bool]:
+    async def create_order(self, new: NewOrder) -> tuple[Order, bool]:
+        order, idempotency = new.order, new.idempotency
         async with self._lock:
             if idempotency is not None and (earlier := await self.get_idempotent(idempotency.key)):
                 return booking.replay(earlier, idempotency.fingerprint), False
-            if phone_cap is not None:
+            if new.phone_cap is not None:
                 phone = booking.phone_key(order.customer_phone)
                 active = sum(
                     1
@@ -181,14 +175,14 @@ class JsonFileRepository:
                     if self._orders[oid].status in booking.ACTIVE_STATUSES
                     and booking.phone_key(self._orders[oid].customer_phone) == phone
                 )
-                booking.ensure_under_cap(active=active, cap=phone_cap)
+                booking.ensure_under_cap(active=active, cap=new.phone_cap)
             held = sum(
                 1
                 for oid in self._orders_by_store.get(order.store_id, ())
                 if self._orders[oid].holds_slot
                 and self._orders[oid].pickup_slot_start == order.pickup_slot_start
             )
-            booking.ensure_room(order.pickup_slot_start, held=held, capacity=capacity)
+            booking.ensure_room(order.pickup_slot_start, held=held, capacity=new.capacity)
             self._put_order(order)
             if idempotency is not None:
                 self._idempotency[idempotency.key] = (idempotency.fingerprint, order.id)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from service.domain import booking, lifecycle, money, slots
 from service.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from service.domain.models import Order, OrderLine, OrderStatus, StatusChange
-from service.ports import Booking, IdempotencyKey, OrderBook, OrderQuery
+from service.ports import Booking, IdempotencyKey, NewOrder, OrderBook, OrderQuery
 from service.usecases import pagination
 from service.usecases.access import (
     Principal,
@@ -96,7 +96,7 @@ async def place_order(
         history=(StatusChange(OrderStatus.PLACED, now, "customer"),),
     )
     return await repo.create_order(
-        order, capacity=store.slot_capacity, idempotency=idempotency, phone_cap=phone_cap
+        NewOrder(order, capacity=store.slot_capacity, idempotency=idempotency, phone_cap=phone_cap)
     )
 
 

@@ -31,7 +31,7 @@ from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.ids import canonical_id
 from service.domain.models import MenuItem, Order, Store
 from service.errors import DataFileError
-from service.ports import Dataset, IdempotencyKey, OrderQuery
+from service.ports import Dataset, IdempotencyKey, NewOrder, OrderQuery
 from service.repositories.postgres import bulk
 from service.repositories.postgres import mappers as m
 from service.repositories.postgres import sql as q
@@ -216,18 +216,8 @@ class PostgresRepository:
 
     # -- orders -------------------------------------------------------------------------------
 
-    async def create_order(
-        self,
-        order: Order,
-        *,
-        capacity: int,
-        idempotency: IdempotencyKey | None,
-        phone_cap: int | None = None,
-    ) -> tuple[Order, bool]:
-        return await self._write(
-            "create_order",
-            lambda conn: book(conn, self._q, order, capacity, idempotency, phone_cap),
-        )
+    async def create_order(self, new: NewOrder) -> tuple[Order, bool]:
+        return await self._write("create_order", lambda conn: book(conn, self._q, new))
 
     async def get_order(self, order_id: str) -> Order | None:
         if (oid := canonical_id(order_id)) is None:

@@ -13,7 +13,7 @@ from service.domain import lifecycle
 from service.domain.errors import SlotFullError
 from service.domain.models import OrderStatus
 from service.lab.naive_sql import NAIVE
-from service.ports import Dataset, IdempotencyKey, OrderQuery
+from service.ports import Dataset, IdempotencyKey, NewOrder, OrderQuery
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import EPOCH, demo_dataset
 from tests.factories import NOW, make_order
@@ -53,7 +53,9 @@ async def test_the_naive_profile_answers_exactly_like_the_optimized_one(
     data = await imported(optimized, stores=4, items_per_store=12, orders=600, seed=11)
     store, item = data.stores[0], data.menu_items[0]
     key = IdempotencyKey("profile-key", "body")
-    booked, _ = await optimized.create_order(make_order(store, item), capacity=9, idempotency=key)
+    booked, _ = await optimized.create_order(
+        NewOrder(make_order(store, item), capacity=9, idempotency=key)
+    )
     week = (EPOCH + timedelta(days=30), EPOCH + timedelta(days=37))
 
     async def answers(repo: PostgresRepository) -> list[object]:
@@ -88,10 +90,10 @@ async def test_the_naive_profile_still_enforces_capacity_and_applies_changes(
     optimized, naive = profiles
     data = await imported(optimized, stores=1, items_per_store=3, orders=0, seed=1)
     store, item = data.stores[0], data.menu_items[0]
-    first, _ = await naive.create_order(make_order(store, item), capacity=2, idempotency=None)
-    await optimized.create_order(make_order(store, item), capacity=2, idempotency=None)
+    first, _ = await naive.create_order(NewOrder(make_order(store, item), capacity=2))
+    await optimized.create_order(NewOrder(make_order(store, item), capacity=2))
     with pytest.raises(SlotFullError):
-        await naive.create_order(make_order(store, item), capacity=2, idempotency=None)
+        await naive.create_order(NewOrder(make_order(store, item), capacity=2))
     accepted = await naive.update_order(
         first.id, lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)
     )

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from harness.tcp_proxy import TcpProxy
 from service.domain.errors import ServiceUnavailableError
-from service.ports import OrderQuery
+from service.ports import NewOrder, OrderQuery
 from service.repositories.postgres import PostgresRepository
 from tests.factories import make_item, make_order, make_store
 from tests.integration.postgres.databases import ADMIN_DSN, HOST, PORT, admin, open_repository
@@ -63,7 +63,7 @@ async def test_the_pool_recovers_by_itself_after_its_connections_are_terminated(
         assert found == [store] * 6
         item = make_item(store.id)
         await repo.save_menu_item(item)
-        await repo.create_order(make_order(store, item), capacity=3, idempotency=None)
+        await repo.create_order(NewOrder(make_order(store, item), capacity=3))
         assert not before & await backend_pids(database)
 
 
@@ -83,7 +83,7 @@ async def test_an_outage_gives_service_unavailable_without_sql_and_then_heals(
             repo.get_store(store.id),
             repo.list_menu(store.id),
             repo.list_orders(OrderQuery(store_id=store.id, limit=5)),
-            repo.create_order(make_order(store, item), capacity=3, idempotency=None),
+            repo.create_order(NewOrder(make_order(store, item), capacity=3)),
         ]
         for call in calls:
             with pytest.raises(ServiceUnavailableError) as caught:
@@ -92,7 +92,7 @@ async def test_an_outage_gives_service_unavailable_without_sql_and_then_heals(
 
         await proxy.start()  # the same port, as a restarted server
         assert await repo.get_store(store.id) == store
-        await repo.create_order(make_order(store, item), capacity=3, idempotency=None)
+        await repo.create_order(NewOrder(make_order(store, item), capacity=3))
 
 
 async def test_a_query_over_the_statement_timeout_is_a_503_that_names_no_sql(

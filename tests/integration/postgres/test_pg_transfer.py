@@ -14,7 +14,7 @@ from service import dbtools
 from service.domain import lifecycle
 from service.domain.models import OrderStatus
 from service.errors import DataFileError
-from service.ports import IdempotencyKey, PickupRepository
+from service.ports import IdempotencyKey, NewOrder, PickupRepository
 from service.repositories.json_store import JsonFileRepository
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import demo_dataset
@@ -30,7 +30,9 @@ async def fill(repo: PickupRepository) -> None:
     store, item = data.stores[0], data.menu_items[0]
     for n in range(3):
         order = make_order(store, item, pickup_slot_start=NOW + timedelta(minutes=15 * n))
-        await repo.create_order(order, capacity=5, idempotency=IdempotencyKey(f"k{n}", f"f{n}"))
+        await repo.create_order(
+            NewOrder(order, capacity=5, idempotency=IdempotencyKey(f"k{n}", f"f{n}"))
+        )
     await repo.update_order(
         order.id, lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)
     )
