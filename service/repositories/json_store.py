@@ -25,8 +25,9 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -39,6 +40,17 @@ from service.repositories import records as rec
 from service.repositories.datafile import acquire_write_lock, atomic_write_chunks, document_chunks
 
 T = TypeVar("T")
+
+
+class _OwnedByStore(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def store_id(self) -> str: ...
+
+
+Owned = TypeVar("Owned", bound=_OwnedByStore)
 
 
 class JsonFileRepository:
@@ -125,10 +137,8 @@ class JsonFileRepository:
         return self._stores.get(store_id)
 
     async def save_store(self, store: Store) -> None:
-        async with self._lock:
-            previous = self._stores.get(store.id)
-            self._put_store(store)
-            await self._persist(undo=lambda: self._restore_store(store.id, previous))
+        restore = partial(self._restore_store, store.id)
+        await self._save(self._stores, store.id, store, self._put_store, restore)
 
     async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
         missing = NotFoundError("no store with this id", details={"store_id": store_id})
@@ -141,10 +151,8 @@ class JsonFileRepository:
         return self._items.get(item_id)
 
     async def save_menu_item(self, item: MenuItem) -> None:
-        async with self._lock:
-            previous = self._items.get(item.id)
-            self._put_item(item)
-            await self._persist(undo=lambda: self._restore_item(item, previous))
+        restore = partial(self._restore_item, item)
+        await self._save(self._items, item.id, item, self._put_item, restore)
 
     async def update_menu_item(
         self, item_id: str, change: Callable[[MenuItem], MenuItem]
@@ -247,6 +255,21 @@ class JsonFileRepository:
             ],
         )
 
+    async def _save(
+        self,
+        records: dict[str, T],
+        record_id: str,
+        record: T,
+        put: Callable[[T], None],
+        restore: Callable[[T | None], None],
+    ) -> None:
+        """Insert or replace one record under the lock; memory goes back to what it held
+        before (`restore(previous)`, None: nothing) when the write fails."""
+        async with self._lock:
+            previous = records.get(record_id)
+            put(record)
+            await self._persist(undo=lambda: restore(previous))
+
     async def _update(
         self,
         records: dict[str, T],
@@ -294,29 +317,43 @@ class JsonFileRepository:
             self._put_store(previous)
 
     def _put_item(self, item: MenuItem) -> None:
-        if item.id not in self._items:
-            self._menu_by_store[item.store_id].append(item.id)
-        self._items[item.id] = item
-        self._records["menu_items"][item.id] = orjson.dumps(rec.item_to_record(item))
+        encoded = orjson.dumps(rec.item_to_record(item))
+        self._put_owned("menu_items", self._items, self._menu_by_store, item, encoded)
 
     def _restore_item(self, item: MenuItem, previous: MenuItem | None) -> None:
         if previous is None:
-            self._items.pop(item.id, None)
-            self._records["menu_items"].pop(item.id, None)
-            self._menu_by_store[item.store_id].remove(item.id)
+            self._drop_owned("menu_items", self._items, self._menu_by_store, item)
         else:
             self._put_item(previous)
 
     def _put_order(self, order: Order) -> None:
-        if order.id not in self._orders:
-            self._orders_by_store[order.store_id].append(order.id)
-        self._orders[order.id] = order
-        self._records["orders"][order.id] = orjson.dumps(rec.order_to_record(order))
+        encoded = orjson.dumps(rec.order_to_record(order))
+        self._put_owned("orders", self._orders, self._orders_by_store, order, encoded)
 
     def _drop_order(self, order: Order) -> None:
-        self._orders.pop(order.id, None)
-        self._records["orders"].pop(order.id, None)
-        self._orders_by_store[order.store_id].remove(order.id)
+        self._drop_owned("orders", self._orders, self._orders_by_store, order)
+
+    # Menu items and orders belong to a store: each is kept by id, listed in its store's index
+    # in insertion order, and encoded under its table's name.
+    def _put_owned(
+        self,
+        table: str,
+        rows: dict[str, Owned],
+        by_store: dict[str, list[str]],
+        row: Owned,
+        encoded: bytes,
+    ) -> None:
+        if row.id not in rows:
+            by_store[row.store_id].append(row.id)
+        rows[row.id] = row
+        self._records[table][row.id] = encoded
+
+    def _drop_owned(
+        self, table: str, rows: dict[str, Owned], by_store: dict[str, list[str]], row: Owned
+    ) -> None:
+        rows.pop(row.id, None)
+        self._records[table].pop(row.id, None)
+        by_store[row.store_id].remove(row.id)
 
     async def _persist(self, *, undo: Callable[[], None]) -> None:
         if self._file_lock is None:
