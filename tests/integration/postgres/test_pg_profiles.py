@@ -11,7 +11,7 @@ import pytest
 
 from service.domain import lifecycle
 from service.domain.errors import SlotFullError
-from service.domain.models import OrderStatus
+from service.domain.models import MenuItem, OrderStatus, Store
 from service.lab.naive_sql import NAIVE
 from service.ports import Dataset, IdempotencyKey, NewOrder, OrderQuery
 from service.repositories.postgres import PostgresRepository
@@ -37,6 +37,12 @@ async def imported(repo: PostgresRepository, **sizes: int) -> Dataset:
     return data
 
 
+async def shop_in(repo: PostgresRepository, **sizes: int) -> tuple[Dataset, Store, MenuItem]:
+    """`imported`, with the store and the menu item new orders are made of (the first ones)."""
+    data = await imported(repo, **sizes)
+    return data, data.stores[0], data.menu_items[0]
+
+
 @pytest.fixture
 async def profiles(database: str) -> AsyncIterator[tuple[PostgresRepository, PostgresRepository]]:
     async with (
@@ -50,8 +56,7 @@ async def test_the_naive_profile_answers_exactly_like_the_optimized_one(
     profiles: tuple[PostgresRepository, PostgresRepository],
 ) -> None:
     optimized, naive = profiles
-    data = await imported(optimized, stores=4, items_per_store=12, orders=600, seed=11)
-    store, item = data.stores[0], data.menu_items[0]
+    data, store, item = await shop_in(optimized, stores=4, items_per_store=12, orders=600, seed=11)
     key = IdempotencyKey("profile-key", "body")
     booked, _ = await optimized.create_order(
         NewOrder(make_order(store, item), capacity=9, idempotency=key)
@@ -88,8 +93,7 @@ async def test_the_naive_profile_still_enforces_capacity_and_applies_changes(
     profiles: tuple[PostgresRepository, PostgresRepository],
 ) -> None:
     optimized, naive = profiles
-    data = await imported(optimized, stores=1, items_per_store=3, orders=0, seed=1)
-    store, item = data.stores[0], data.menu_items[0]
+    _, store, item = await shop_in(optimized, stores=1, items_per_store=3, orders=0, seed=1)
     first, _ = await naive.create_order(NewOrder(make_order(store, item), capacity=2))
     await optimized.create_order(NewOrder(make_order(store, item), capacity=2))
     with pytest.raises(SlotFullError):
