@@ -41,7 +41,9 @@ class NewOrder:
 class Dataset:
     stores: Sequence[Store]
     menu_items: Sequence[MenuItem]
-    orders: Sequence[Order]
+    # A list when exported or read from a file; an import may stream a one-pass iterable (a
+    # generator), which a backend may load in batches so that it never sits in memory whole.
+    orders: Iterable[Order]
     idempotency: Sequence[tuple[IdempotencyKey, str]] = ()  # (key, order id)
 
 
@@ -122,17 +124,8 @@ class OrderBook(Protocol):
 
 
 class BulkTransfer(Protocol):
-    async def import_dataset(self, data: Dataset) -> None:
-        """Upsert everything in one unit of work (seeding, backend switch)."""
-
-    async def bulk_load(
-        self,
-        stores: Iterable[Store],
-        menu_items: Iterable[MenuItem],
-        orders: Iterable[Order],
-        idempotency: Iterable[tuple[IdempotencyKey, str]] = (),
-    ) -> int:
-        """Like import_dataset, but `orders` may be a generator (a backend may stream it).
+    async def import_dataset(self, data: Dataset) -> int:
+        """Upsert everything in one unit of work (seeding, backups, a backend switch).
         Returns the number of orders loaded."""
 
     async def export_dataset(self) -> Dataset: ...

@@ -23,7 +23,8 @@ import asyncio
 import gc
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -227,23 +228,14 @@ class JsonFileRepository:
         found.sort(key=lambda o: (o.pickup_slot_start, o.id))
         return found[: query.limit]
 
-    async def import_dataset(self, data: Dataset) -> None:
+    async def import_dataset(self, data: Dataset) -> int:
+        # Everything lives in memory here anyway, so the orders are gathered first.
+        orders = list(data.orders)
         async with self._lock:
             snapshot = await self.export_dataset()
-            self._load(data)
+            self._load(replace(data, orders=orders))
             await self._persist(undo=lambda: self._reset(snapshot))
-
-    async def bulk_load(
-        self,
-        stores: Iterable[Store],
-        menu_items: Iterable[MenuItem],
-        orders: Iterable[Order],
-        idempotency: Iterable[tuple[IdempotencyKey, str]] = (),
-    ) -> int:
-        # Everything lives in memory here anyway, so the orders are gathered first.
-        data = Dataset(list(stores), list(menu_items), list(orders), list(idempotency))
-        await self.import_dataset(data)
-        return len(data.orders)
+        return len(orders)
 
     async def export_dataset(self) -> Dataset:
         return Dataset(

@@ -208,12 +208,12 @@ async def test_importing_the_same_dataset_twice_changes_nothing(
     assert isinstance(exported, Dataset)
 
 
-async def test_bulk_load_takes_orders_from_a_generator_and_counts_them(
+async def test_an_import_takes_orders_from_a_generator_and_counts_them(
     repository: PickupRepository,
 ) -> None:
     data = demo_dataset(stores=2, items_per_store=3, orders=25, seed=9)
-    loaded = await repository.bulk_load(
-        data.stores, data.menu_items, (order for order in data.orders)
+    loaded = await repository.import_dataset(
+        Dataset(data.stores, data.menu_items, (order for order in data.orders))
     )
     assert loaded == 25
     exported = await repository.export_dataset()

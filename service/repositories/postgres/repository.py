@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
@@ -31,7 +31,7 @@ from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.ids import canonical_id
 from service.domain.models import MenuItem, Order, Store
 from service.errors import DataFileError
-from service.ports import Dataset, IdempotencyKey, NewOrder, OrderQuery
+from service.ports import Dataset, NewOrder, OrderQuery
 from service.repositories.postgres import bulk
 from service.repositories.postgres import mappers as m
 from service.repositories.postgres import sql as q
@@ -266,21 +266,10 @@ class PostgresRepository:
 
     # -- datasets -----------------------------------------------------------------------------
 
-    async def import_dataset(self, data: Dataset) -> None:
-        await self.bulk_load(data.stores, data.menu_items, data.orders, data.idempotency)
+    async def import_dataset(self, data: Dataset, *, chunk_size: int = bulk.BULK_CHUNK) -> int:
+        """Upsert everything by id in one transaction, streaming `data.orders` in COPY batches.
 
-    async def bulk_load(
-        self,
-        stores: Iterable[Store],
-        menu_items: Iterable[MenuItem],
-        orders: Iterable[Order],
-        idempotency: Iterable[tuple[IdempotencyKey, str]] = (),
-        *,
-        chunk_size: int = bulk.BULK_CHUNK,
-    ) -> int:
-        """Upsert everything by id in one transaction, streaming `orders` in COPY batches.
-
-        `orders` may be any iterable, e.g. a generator, so a dataset larger than memory loads.
+        The orders may be any iterable, e.g. a generator, so a dataset larger than memory loads.
         Returns the number of orders loaded. Raises DataFileError when the data breaks a
         constraint (an order of an unknown store, a negative price, an id listed twice).
         """
@@ -288,9 +277,7 @@ class PostgresRepository:
         async def load(conn: Connection) -> int:
             async with conn.transaction():
                 try:
-                    return await bulk.load(
-                        conn, stores, menu_items, orders, idempotency, chunk_size
-                    )
+                    return await bulk.load(conn, data, chunk_size)
                 except BAD_DATASET as exc:
                     raise DataFileError(f"the database refused the dataset: {exc}") from exc
 

@@ -14,7 +14,7 @@ from service import dbtools
 from service.domain import lifecycle
 from service.domain.models import OrderStatus
 from service.errors import DataFileError
-from service.ports import IdempotencyKey, NewOrder, PickupRepository
+from service.ports import Dataset, IdempotencyKey, NewOrder, PickupRepository
 from service.repositories.json_store import JsonFileRepository
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import demo_dataset
@@ -75,8 +75,8 @@ async def test_a_json_export_moves_to_postgres_unchanged_and_importing_twice_cha
 
 async def test_orders_stream_into_postgres_in_batches(repo: PostgresRepository) -> None:
     data = demo_dataset(stores=2, items_per_store=5, orders=50, seed=9)
-    loaded = await repo.bulk_load(
-        data.stores, data.menu_items, (o for o in data.orders), chunk_size=7
+    loaded = await repo.import_dataset(
+        Dataset(data.stores, data.menu_items, (o for o in data.orders)), chunk_size=7
     )
     assert loaded == 50
     exported = await repo.export_dataset()
