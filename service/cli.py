@@ -24,6 +24,7 @@ from service.config import (
 from service.config_keys import env_keys_markdown
 from service.errors import ConfigError, DataFileError, DataFileLockedError
 from service.observability import configure_logging
+from service.ports import Dataset
 from service.repositories.postgres import DatabaseUnavailableError
 from service.usecases.seed import DemoCatalog
 
@@ -302,8 +303,8 @@ async def seed_data(settings: Settings, args: argparse.Namespace) -> int:
     try:
         # A backend may stream the orders (PostgreSQL COPYs them in batches, so a million
         # orders never sit in memory at once).
-        await storage.repo.bulk_load(
-            catalog.stores, catalog.menu_items, catalog.orders(args.orders)
+        await storage.repo.import_dataset(
+            Dataset(catalog.stores, catalog.menu_items, catalog.orders(args.orders))
         )
     finally:
         await storage.aclose()
@@ -368,9 +369,11 @@ async def data_command(settings: Settings, args: argparse.Namespace) -> int:
             verb = "imported"
     finally:
         await storage.aclose()
+    # Here the orders are the list the file or the export held, so counting them is cheap.
+    orders = sum(1 for _ in data.orders)
     print(
         f"{verb} {len(data.stores)} stores, {len(data.menu_items)} menu items, "
-        f"{len(data.orders)} orders ({storage.backend} <-> {args.file})"
+        f"{orders} orders ({storage.backend} <-> {args.file})"
     )
     if args.data_command == "import":
         print(await invalidate_after_cli_write(settings, [s.id for s in data.stores]))

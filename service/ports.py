@@ -11,7 +11,7 @@ contract suite in tests/contract; each use case asks only for the roles it uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -25,11 +25,39 @@ class IdempotencyKey:
 
 
 @dataclass(frozen=True, slots=True)
+class NewOrder:
+    """An order to book and what its booking must respect: the slot's `capacity`, at most
+    `phone_cap` live orders of the customer's phone at this store (None: no cap), and the
+    Idempotency-Key the request came with."""
+
+    order: Order
+    _: KW_ONLY
+    capacity: int
+    idempotency: IdempotencyKey | None = None
+    phone_cap: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Dataset:
     stores: Sequence[Store]
     menu_items: Sequence[MenuItem]
-    orders: Sequence[Order]
+    # A list when exported or read from a file; an import may stream a one-pass iterable (a
+    # generator), which a backend may load in batches so that it never sits in memory whole.
+    orders: Iterable[Order]
     idempotency: Sequence[tuple[IdempotencyKey, str]] = ()  # (key, order id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderQuery:
+    """A store's orders by (pickup_slot_start, id): slot start in [start, end), with `status`,
+    after the cursor `after` (the last order seen), at most `limit`. A None filter is off."""
+
+    store_id: str
+    limit: int
+    status: OrderStatus | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    after: tuple[datetime, str] | None = None  # (pickup_slot_start, id)
 
 
 class Backend(Protocol):
@@ -74,14 +102,7 @@ class Availability(Protocol):
 
 
 class OrderBook(Protocol):
-    async def create_order(
-        self,
-        order: Order,
-        *,
-        capacity: int,
-        idempotency: IdempotencyKey | None,
-        phone_cap: int | None = None,
-    ) -> tuple[Order, bool]:
+    async def create_order(self, new: NewOrder) -> tuple[Order, bool]:
         """Atomically: replay an idempotent retry, or check slot capacity (and, with
         `phone_cap`, the customer phone's active orders at this store) and insert.
 
@@ -99,31 +120,12 @@ class OrderBook(Protocol):
     async def update_order(self, order_id: str, change: Callable[[Order], Order]) -> Order:
         """Apply `change` to the current order atomically; raise NotFoundError if absent."""
 
-    async def list_orders(
-        self,
-        store_id: str,
-        *,
-        status: OrderStatus | None,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        after: tuple[datetime, str] | None,
-    ) -> list[Order]:
-        """Orders by (pickup_slot_start, id), slot start in [start, end)."""
+    async def list_orders(self, query: OrderQuery) -> list[Order]: ...
 
 
 class BulkTransfer(Protocol):
-    async def import_dataset(self, data: Dataset) -> None:
-        """Upsert everything in one unit of work (seeding, backend switch)."""
-
-    async def bulk_load(
-        self,
-        stores: Iterable[Store],
-        menu_items: Iterable[MenuItem],
-        orders: Iterable[Order],
-        idempotency: Iterable[tuple[IdempotencyKey, str]] = (),
-    ) -> int:
-        """Like import_dataset, but `orders` may be a generator (a backend may stream it).
+    async def import_dataset(self, data: Dataset) -> int:
+        """Upsert everything in one unit of work (seeding, backups, a backend switch).
         Returns the number of orders loaded."""
 
     async def export_dataset(self) -> Dataset: ...

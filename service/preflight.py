@@ -11,7 +11,7 @@ start (this module; uvicorn uses 3 for a failed start too).
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import asyncpg
 import structlog
@@ -35,15 +35,7 @@ class StartupProblem:
     error: str
 
     def log(self) -> None:
-        log.error(
-            "startup_failed",
-            dependency=self.dependency,
-            problem=self.problem,
-            likely_cause=self.likely_cause,
-            fix=self.fix,
-            error=self.error,
-            exit_code=EXIT_DEPENDENCY,
-        )
+        log.error("startup_failed", **asdict(self), exit_code=EXIT_DEPENDENCY)
 
 
 def _root(exc: BaseException) -> BaseException:

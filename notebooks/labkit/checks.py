@@ -132,14 +132,10 @@ CHECKS: dict[str, Check] = {
         _c("gzip_small_untouched", "compression", "bodies < 1 KB sent compressed",
            "<=", 0, "%", "exact", "share of the responses under 1 KB that came back gzipped"),
         # cache
-        _c("cache_db_hits_memory", "cache", "memory cache: fewer backend calls on repeated reads",
-           ">=", 90, "%", "exact"),
-        _c("cache_hit_ratio_memory", "cache", "memory cache: hit ratio on repeated reads",
-           ">=", 90, "%", "exact"),
-        _c("cache_db_hits_redis", "cache", "redis cache: fewer backend calls on repeated reads",
-           ">=", 90, "%", "exact"),
-        _c("cache_hit_ratio_redis", "cache", "redis cache: hit ratio on repeated reads",
-           ">=", 90, "%", "exact"),
+        *(_c(f"cache_{measure}_{cache}", "cache", f"{cache} cache: {what} on repeated reads",
+             ">=", 90, "%", "exact")
+          for cache in ("memory", "redis")
+          for measure, what in [("db_hits", "fewer backend calls"), ("hit_ratio", "hit ratio")]),
         _c("redis_round_trips_per_hot_read", "cache",
            "Redis round trips per hot cached menu read (production, limiter on)",
            "<=", 2, "round trips", "exact",

@@ -12,12 +12,12 @@ every answer equals production's (tests/integration/postgres/test_pg_profiles.py
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from asyncpg import Record
 
-from service.domain.models import Order, OrderStatus
+from service.domain.models import Order
+from service.ports import OrderQuery
 from service.repositories.postgres import Queries
 from service.repositories.postgres.mappers import line_tuples, order_from_row
 from service.repositories.postgres.sql import HELD_BY_SLOT, LIVE, Connection
@@ -25,14 +25,7 @@ from service.repositories.postgres.sql import HELD_BY_SLOT, LIVE, Connection
 LINES_OF_ORDER = "SELECT * FROM order_lines WHERE order_id = $1 ORDER BY line_no"
 
 
-def list_orders(
-    store_id: str,
-    status: OrderStatus | None,
-    start: datetime | None,
-    end: datetime | None,
-    after: tuple[datetime, str] | None,
-    limit: int,
-) -> tuple[str, list[Any]]:
+def list_orders(query: OrderQuery) -> tuple[str, list[Any]]:
     sql = (
         "SELECT * FROM orders WHERE store_id = $1 "
         "AND ($2::text IS NULL OR status = $2::text) "
@@ -41,9 +34,9 @@ def list_orders(
         "AND ($5::timestamptz IS NULL OR (pickup_slot_start, id) > ($5::timestamptz, $6::uuid)) "
         "ORDER BY pickup_slot_start, id LIMIT $7"
     )
-    after_at, after_id = after if after is not None else (None, None)
-    status_value = None if status is None else status.value
-    return sql, [store_id, status_value, start, end, after_at, after_id, limit]
+    after_at, after_id = query.after if query.after is not None else (None, None)
+    status = None if query.status is None else query.status.value
+    return sql, [query.store_id, status, query.start, query.end, after_at, after_id, query.limit]
 
 
 async def orders_line_by_line(conn: Connection, rows: Sequence[Record]) -> list[Order]:

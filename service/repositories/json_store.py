@@ -23,22 +23,35 @@ import asyncio
 import gc
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import orjson
 
 from service.domain import booking
 from service.domain.errors import NotFoundError
-from service.domain.models import MenuItem, Order, OrderStatus, Store
+from service.domain.models import MenuItem, Order, Store
 from service.errors import DataFileError
-from service.ports import Dataset, IdempotencyKey
+from service.ports import Dataset, IdempotencyKey, NewOrder, OrderQuery
 from service.repositories import records as rec
 from service.repositories.datafile import acquire_write_lock, atomic_write_chunks, document_chunks
 
 T = TypeVar("T")
+
+
+class _OwnedByStore(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def store_id(self) -> str: ...
+
+
+Owned = TypeVar("Owned", bound=_OwnedByStore)
 
 
 class JsonFileRepository:
@@ -125,10 +138,8 @@ class JsonFileRepository:
         return self._stores.get(store_id)
 
     async def save_store(self, store: Store) -> None:
-        async with self._lock:
-            previous = self._stores.get(store.id)
-            self._put_store(store)
-            await self._persist(undo=lambda: self._restore_store(store.id, previous))
+        restore = partial(self._restore_store, store.id)
+        await self._save(self._stores, store.id, store, self._put_store, restore)
 
     async def update_store(self, store_id: str, change: Callable[[Store], Store]) -> Store:
         missing = NotFoundError("no store with this id", details={"store_id": store_id})
@@ -141,10 +152,8 @@ class JsonFileRepository:
         return self._items.get(item_id)
 
     async def save_menu_item(self, item: MenuItem) -> None:
-        async with self._lock:
-            previous = self._items.get(item.id)
-            self._put_item(item)
-            await self._persist(undo=lambda: self._restore_item(item, previous))
+        restore = partial(self._restore_item, item)
+        await self._save(self._items, item.id, item, self._put_item, restore)
 
     async def update_menu_item(
         self, item_id: str, change: Callable[[MenuItem], MenuItem]
@@ -162,18 +171,12 @@ class JsonFileRepository:
                 held[order.pickup_slot_start.astimezone(UTC)] += 1
         return dict(held)
 
-    async def create_order(
-        self,
-        order: Order,
-        *,
-        capacity: int,
-        idempotency: IdempotencyKey | None,
-        phone_cap: int | None = None,
-    ) -> tuple[Order, bool]:
+    async def create_order(self, new: NewOrder) -> tuple[Order, bool]:
+        order, idempotency = new.order, new.idempotency
         async with self._lock:
             if idempotency is not None and (earlier := await self.get_idempotent(idempotency.key)):
                 return booking.replay(earlier, idempotency.fingerprint), False
-            if phone_cap is not None:
+            if new.phone_cap is not None:
                 phone = booking.phone_key(order.customer_phone)
                 active = sum(
                     1
@@ -181,14 +184,14 @@ class JsonFileRepository:
                     if self._orders[oid].status in booking.ACTIVE_STATUSES
                     and booking.phone_key(self._orders[oid].customer_phone) == phone
                 )
-                booking.ensure_under_cap(active=active, cap=phone_cap)
+                booking.ensure_under_cap(active=active, cap=new.phone_cap)
             held = sum(
                 1
                 for oid in self._orders_by_store.get(order.store_id, ())
                 if self._orders[oid].holds_slot
                 and self._orders[oid].pickup_slot_start == order.pickup_slot_start
             )
-            booking.ensure_room(order.pickup_slot_start, held=held, capacity=capacity)
+            booking.ensure_room(order.pickup_slot_start, held=held, capacity=new.capacity)
             self._put_order(order)
             if idempotency is not None:
                 self._idempotency[idempotency.key] = (idempotency.fingerprint, order.id)
@@ -212,44 +215,27 @@ class JsonFileRepository:
         missing = NotFoundError("no order with this id")
         return await self._update(self._orders, order_id, change, self._put_order, missing)
 
-    async def list_orders(
-        self,
-        store_id: str,
-        *,
-        status: OrderStatus | None,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        after: tuple[datetime, str] | None,
-    ) -> list[Order]:
+    async def list_orders(self, query: OrderQuery) -> list[Order]:
+        status, start, end, after = query.status, query.start, query.end, query.after
         found = [
             o
-            for o in (self._orders[i] for i in self._orders_by_store.get(store_id, ()))
+            for o in (self._orders[i] for i in self._orders_by_store.get(query.store_id, ()))
             if (status is None or o.status == status)
             and (start is None or o.pickup_slot_start >= start)
             and (end is None or o.pickup_slot_start < end)
             and (after is None or (o.pickup_slot_start, o.id) > after)
         ]
         found.sort(key=lambda o: (o.pickup_slot_start, o.id))
-        return found[:limit]
+        return found[: query.limit]
 
-    async def import_dataset(self, data: Dataset) -> None:
+    async def import_dataset(self, data: Dataset) -> int:
+        # Everything lives in memory here anyway, so the orders are gathered first.
+        orders = list(data.orders)
         async with self._lock:
             snapshot = await self.export_dataset()
-            self._load(data)
+            self._load(replace(data, orders=orders))
             await self._persist(undo=lambda: self._reset(snapshot))
-
-    async def bulk_load(
-        self,
-        stores: Iterable[Store],
-        menu_items: Iterable[MenuItem],
-        orders: Iterable[Order],
-        idempotency: Iterable[tuple[IdempotencyKey, str]] = (),
-    ) -> int:
-        # Everything lives in memory here anyway, so the orders are gathered first.
-        data = Dataset(list(stores), list(menu_items), list(orders), list(idempotency))
-        await self.import_dataset(data)
-        return len(data.orders)
+        return len(orders)
 
     async def export_dataset(self) -> Dataset:
         return Dataset(
@@ -260,6 +246,21 @@ class JsonFileRepository:
                 (IdempotencyKey(k, fp), oid) for k, (fp, oid) in self._idempotency.items()
             ],
         )
+
+    async def _save(
+        self,
+        records: dict[str, T],
+        record_id: str,
+        record: T,
+        put: Callable[[T], None],
+        restore: Callable[[T | None], None],
+    ) -> None:
+        """Insert or replace one record under the lock; memory goes back to what it held
+        before (`restore(previous)`, None: nothing) when the write fails."""
+        async with self._lock:
+            previous = records.get(record_id)
+            put(record)
+            await self._persist(undo=lambda: restore(previous))
 
     async def _update(
         self,
@@ -308,29 +309,43 @@ class JsonFileRepository:
             self._put_store(previous)
 
     def _put_item(self, item: MenuItem) -> None:
-        if item.id not in self._items:
-            self._menu_by_store[item.store_id].append(item.id)
-        self._items[item.id] = item
-        self._records["menu_items"][item.id] = orjson.dumps(rec.item_to_record(item))
+        encoded = orjson.dumps(rec.item_to_record(item))
+        self._put_owned("menu_items", self._items, self._menu_by_store, item, encoded)
 
     def _restore_item(self, item: MenuItem, previous: MenuItem | None) -> None:
         if previous is None:
-            self._items.pop(item.id, None)
-            self._records["menu_items"].pop(item.id, None)
-            self._menu_by_store[item.store_id].remove(item.id)
+            self._drop_owned("menu_items", self._items, self._menu_by_store, item)
         else:
             self._put_item(previous)
 
     def _put_order(self, order: Order) -> None:
-        if order.id not in self._orders:
-            self._orders_by_store[order.store_id].append(order.id)
-        self._orders[order.id] = order
-        self._records["orders"][order.id] = orjson.dumps(rec.order_to_record(order))
+        encoded = orjson.dumps(rec.order_to_record(order))
+        self._put_owned("orders", self._orders, self._orders_by_store, order, encoded)
 
     def _drop_order(self, order: Order) -> None:
-        self._orders.pop(order.id, None)
-        self._records["orders"].pop(order.id, None)
-        self._orders_by_store[order.store_id].remove(order.id)
+        self._drop_owned("orders", self._orders, self._orders_by_store, order)
+
+    # Menu items and orders belong to a store: each is kept by id, listed in its store's index
+    # in insertion order, and encoded under its table's name.
+    def _put_owned(
+        self,
+        table: str,
+        rows: dict[str, Owned],
+        by_store: dict[str, list[str]],
+        row: Owned,
+        encoded: bytes,
+    ) -> None:
+        if row.id not in rows:
+            by_store[row.store_id].append(row.id)
+        rows[row.id] = row
+        self._records[table][row.id] = encoded
+
+    def _drop_owned(
+        self, table: str, rows: dict[str, Owned], by_store: dict[str, list[str]], row: Owned
+    ) -> None:
+        rows.pop(row.id, None)
+        self._records[table].pop(row.id, None)
+        by_store[row.store_id].remove(row.id)
 
     async def _persist(self, *, undo: Callable[[], None]) -> None:
         if self._file_lock is None:

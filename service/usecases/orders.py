@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from service.domain import booking, lifecycle, money, slots
 from service.domain.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from service.domain.models import Order, OrderLine, OrderStatus, StatusChange
-from service.ports import Booking, IdempotencyKey, OrderBook
+from service.ports import Booking, IdempotencyKey, NewOrder, OrderBook, OrderQuery
 from service.usecases import pagination
 from service.usecases.access import (
     Principal,
@@ -96,7 +96,7 @@ async def place_order(
         history=(StatusChange(OrderStatus.PLACED, now, "customer"),),
     )
     return await repo.create_order(
-        order, capacity=store.slot_capacity, idempotency=idempotency, phone_cap=phone_cap
+        NewOrder(order, capacity=store.slot_capacity, idempotency=idempotency, phone_cap=phone_cap)
     )
 
 
@@ -155,9 +155,10 @@ async def list_store_orders(
         start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
         end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
     after = pagination.decode_order_cursor(cursor) if cursor else None
-    found = await repo.list_orders(
-        store_id, status=status, start=start, end=end, limit=limit + 1, after=after
+    query = OrderQuery(
+        store_id=store_id, limit=limit + 1, status=status, start=start, end=end, after=after
     )
+    found = await repo.list_orders(query)
     page = found[:limit]
     next_cursor = (
         pagination.encode(page[-1].pickup_slot_start.isoformat(), page[-1].id)

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from service.domain.errors import InvalidInputError
-from service.ports import PickupRepository
+from service.ports import NewOrder, PickupRepository
 from service.usecases import orders, pagination, stores
 from service.usecases.access import Principal
 from tests.factories import make_item, make_order, make_store, new_id
@@ -70,7 +70,7 @@ async def test_the_cursors_we_issue_page_through_orders_without_gaps(
     await repository.save_menu_item(item)
     placed = [make_order(store, item, id=new_id()) for _ in range(5)]
     for order in placed:
-        await repository.create_order(order, capacity=10, idempotency=None)
+        await repository.create_order(NewOrder(order, capacity=10))
     seen: list[str] = []
     cursor = None
     while True:

@@ -11,7 +11,7 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import TooManyLiveOrdersError
 from service.domain.models import OrderStatus
-from service.ports import PickupRepository
+from service.ports import NewOrder, PickupRepository
 from tests.factories import NOW, make_item, make_order, make_store
 
 
@@ -36,17 +36,17 @@ async def test_a_phone_gets_at_most_the_cap_of_active_orders_at_one_store(
     spellings = ["+44 7700 900123", "+447700900123", "+44 (7700) 900-123"]
     for n, phone in enumerate(spellings[:2]):
         order = make_order(store, item, customer_phone=phone, pickup_slot_start=slot(n))
-        await repository.create_order(order, capacity=10, idempotency=None, phone_cap=2)
+        await repository.create_order(NewOrder(order, capacity=10, phone_cap=2))
     with pytest.raises(TooManyLiveOrdersError):
         third = make_order(store, item, customer_phone=spellings[2], pickup_slot_start=slot(3))
-        await repository.create_order(third, capacity=10, idempotency=None, phone_cap=2)
+        await repository.create_order(NewOrder(third, capacity=10, phone_cap=2))
     # Another store, another phone, or no cap: unaffected.
     elsewhere = make_order(other, other_item, customer_phone=spellings[0])
-    await repository.create_order(elsewhere, capacity=10, idempotency=None, phone_cap=2)
+    await repository.create_order(NewOrder(elsewhere, capacity=10, phone_cap=2))
     someone_else = make_order(store, item, customer_phone="+44 7700 900999")
-    await repository.create_order(someone_else, capacity=10, idempotency=None, phone_cap=2)
+    await repository.create_order(NewOrder(someone_else, capacity=10, phone_cap=2))
     uncapped = make_order(store, item, customer_phone=spellings[0])
-    await repository.create_order(uncapped, capacity=10, idempotency=None)
+    await repository.create_order(NewOrder(uncapped, capacity=10))
 
 
 async def test_a_cancelled_order_frees_its_place_under_the_cap(
@@ -54,18 +54,14 @@ async def test_a_cancelled_order_frees_its_place_under_the_cap(
 ) -> None:
     store, item, _, _ = await shop(repository)
     first = make_order(store, item)
-    await repository.create_order(first, capacity=10, idempotency=None, phone_cap=1)
+    await repository.create_order(NewOrder(first, capacity=10, phone_cap=1))
     with pytest.raises(TooManyLiveOrdersError):
-        await repository.create_order(
-            make_order(store, item), capacity=10, idempotency=None, phone_cap=1
-        )
+        await repository.create_order(NewOrder(make_order(store, item), capacity=10, phone_cap=1))
     await repository.update_order(
         first.id,
         lambda o: lifecycle.transition(o, OrderStatus.CANCELLED, actor="customer", at=NOW),
     )
-    await repository.create_order(
-        make_order(store, item), capacity=10, idempotency=None, phone_cap=1
-    )
+    await repository.create_order(NewOrder(make_order(store, item), capacity=10, phone_cap=1))
 
 
 async def test_concurrent_bookings_by_one_phone_never_exceed_the_cap(
@@ -75,10 +71,9 @@ async def test_concurrent_bookings_by_one_phone_never_exceed_the_cap(
     results = await asyncio.gather(
         *(
             repository.create_order(
-                make_order(store, item, pickup_slot_start=slot(n % 8)),
-                capacity=50,
-                idempotency=None,
-                phone_cap=3,
+                NewOrder(
+                    make_order(store, item, pickup_slot_start=slot(n % 8)), capacity=50, phone_cap=3
+                )
             )
             for n in range(24)
         ),

@@ -9,7 +9,7 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import IdempotencyConflictError, NotFoundError, SlotFullError
 from service.domain.models import OrderStatus
-from service.ports import Dataset, IdempotencyKey, PickupRepository
+from service.ports import Dataset, IdempotencyKey, NewOrder, OrderQuery, PickupRepository
 from service.usecases.seed import demo_dataset
 from tests.factories import NOW, make_item, make_order, make_store
 
@@ -62,7 +62,7 @@ async def seeded(repository: PickupRepository, capacity: int = 3):  # type: igno
 async def test_orders_round_trip_with_lines_and_history(repository: PickupRepository) -> None:
     store, item = await seeded(repository)
     order = make_order(store, item, note="no sugar")
-    saved, created = await repository.create_order(order, capacity=3, idempotency=None)
+    saved, created = await repository.create_order(NewOrder(order, capacity=3))
     assert created and saved == order
     assert await repository.get_order(order.id) == order
 
@@ -71,7 +71,7 @@ async def test_capacity_is_never_exceeded_under_concurrency(repository: PickupRe
     store, item = await seeded(repository, capacity=5)
     results = await asyncio.gather(
         *(
-            repository.create_order(make_order(store, item), capacity=5, idempotency=None)
+            repository.create_order(NewOrder(make_order(store, item), capacity=5))
             for _ in range(50)
         ),
         return_exceptions=True,
@@ -83,29 +83,31 @@ async def test_capacity_is_never_exceeded_under_concurrency(repository: PickupRe
 async def test_cancelled_orders_release_their_slot(repository: PickupRepository) -> None:
     store, item = await seeded(repository, capacity=1)
     order = make_order(store, item)
-    await repository.create_order(order, capacity=1, idempotency=None)
+    await repository.create_order(NewOrder(order, capacity=1))
     with pytest.raises(SlotFullError):
-        await repository.create_order(make_order(store, item), capacity=1, idempotency=None)
+        await repository.create_order(NewOrder(make_order(store, item), capacity=1))
     await repository.update_order(
         order.id, lambda o: lifecycle.transition(o, OrderStatus.CANCELLED, actor="staff", at=NOW)
     )
-    await repository.create_order(make_order(store, item), capacity=1, idempotency=None)
+    await repository.create_order(NewOrder(make_order(store, item), capacity=1))
 
 
 async def test_idempotent_retry_returns_the_first_order(repository: PickupRepository) -> None:
     store, item = await seeded(repository)
     key = IdempotencyKey("retry-1", "fingerprint-a")
     first, created = await repository.create_order(
-        make_order(store, item), capacity=3, idempotency=key
+        NewOrder(make_order(store, item), capacity=3, idempotency=key)
     )
     again, created_again = await repository.create_order(
-        make_order(store, item), capacity=3, idempotency=key
+        NewOrder(make_order(store, item), capacity=3, idempotency=key)
     )
     assert created and not created_again and again.id == first.id
     assert await repository.get_idempotent("retry-1") == ("fingerprint-a", first)
     with pytest.raises(IdempotencyConflictError):
         await repository.create_order(
-            make_order(store, item), capacity=3, idempotency=IdempotencyKey("retry-1", "other")
+            NewOrder(
+                make_order(store, item), capacity=3, idempotency=IdempotencyKey("retry-1", "other")
+            )
         )
 
 
@@ -116,7 +118,7 @@ async def test_concurrent_retries_with_one_key_create_one_order(
     key = IdempotencyKey("same-key", "same-body")
     results = await asyncio.gather(
         *(
-            repository.create_order(make_order(store, item), capacity=50, idempotency=key)
+            repository.create_order(NewOrder(make_order(store, item), capacity=50, idempotency=key))
             for _ in range(20)
         )
     )
@@ -127,7 +129,7 @@ async def test_concurrent_retries_with_one_key_create_one_order(
 async def test_update_order_applies_a_change_atomically(repository: PickupRepository) -> None:
     store, item = await seeded(repository)
     order = make_order(store, item)
-    await repository.create_order(order, capacity=3, idempotency=None)
+    await repository.create_order(NewOrder(order, capacity=3))
     accept = lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)  # noqa: E731
     results = await asyncio.gather(
         *(repository.update_order(order.id, accept) for _ in range(5)), return_exceptions=True
@@ -144,11 +146,9 @@ async def test_held_by_slot_counts_only_live_orders_in_range(repository: PickupR
     store, item = await seeded(repository)
     slot = NOW + timedelta(hours=1)
     for status in (OrderStatus.PLACED, OrderStatus.READY, OrderStatus.CANCELLED):
-        await repository.create_order(
-            make_order(store, item, status=status), capacity=3, idempotency=None
-        )
+        await repository.create_order(NewOrder(make_order(store, item, status=status), capacity=3))
     later = make_order(store, item, pickup_slot_start=slot + timedelta(minutes=15))
-    await repository.create_order(later, capacity=3, idempotency=None)
+    await repository.create_order(NewOrder(later, capacity=3))
     held = await repository.held_by_slot(store.id, slot, slot + timedelta(minutes=15))
     assert held == {slot: 2}
 
@@ -159,26 +159,26 @@ async def test_orders_list_by_status_and_range_in_slot_order(repository: PickupR
         make_order(store, item, pickup_slot_start=NOW + timedelta(minutes=15 * i)) for i in range(6)
     ]
     for order in orders:
-        await repository.create_order(order, capacity=10, idempotency=None)
+        await repository.create_order(NewOrder(order, capacity=10))
     await repository.update_order(
         orders[0].id, lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)
     )
     placed = await repository.list_orders(
-        store.id, status=OrderStatus.PLACED, start=None, end=None, limit=3, after=None
+        OrderQuery(store_id=store.id, status=OrderStatus.PLACED, limit=3)
     )
     assert [o.id for o in placed] == [o.id for o in orders[1:4]]
     after = (placed[-1].pickup_slot_start, placed[-1].id)
     rest = await repository.list_orders(
-        store.id, status=OrderStatus.PLACED, start=None, end=None, limit=10, after=after
+        OrderQuery(store_id=store.id, status=OrderStatus.PLACED, limit=10, after=after)
     )
     assert [o.id for o in rest] == [o.id for o in orders[4:]]
     window = await repository.list_orders(
-        store.id,
-        status=None,
-        start=orders[2].pickup_slot_start,
-        end=orders[4].pickup_slot_start,
-        limit=10,
-        after=None,
+        OrderQuery(
+            store_id=store.id,
+            start=orders[2].pickup_slot_start,
+            end=orders[4].pickup_slot_start,
+            limit=10,
+        )
     )
     assert [o.id for o in window] == [orders[2].id, orders[3].id]
 
@@ -208,12 +208,12 @@ async def test_importing_the_same_dataset_twice_changes_nothing(
     assert isinstance(exported, Dataset)
 
 
-async def test_bulk_load_takes_orders_from_a_generator_and_counts_them(
+async def test_an_import_takes_orders_from_a_generator_and_counts_them(
     repository: PickupRepository,
 ) -> None:
     data = demo_dataset(stores=2, items_per_store=3, orders=25, seed=9)
-    loaded = await repository.bulk_load(
-        data.stores, data.menu_items, (order for order in data.orders)
+    loaded = await repository.import_dataset(
+        Dataset(data.stores, data.menu_items, (order for order in data.orders))
     )
     assert loaded == 25
     exported = await repository.export_dataset()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from service.http.caching import (
 from service.http.context import context
 from service.http.endpoint import Endpoint
 from service.http.responses import JSONResponse
+from service.ports import Catalogue
 from service.usecases import stores
 
 
@@ -41,37 +43,40 @@ async def list_stores(request: Request) -> Response:
     )
 
 
-async def get_store(request: Request) -> Response:
+async def _cached_for_store(
+    request: Request,
+    cache_name: str,
+    entity: str,
+    present: Callable[[Catalogue, str], Awaitable[dict[str, Any]]],
+) -> Response:
+    """A read of one store's data with no query: one cached body per store, under `entity`
+    (a template taking the store id) so that a write to it invalidates the body."""
     store_id = parsing.path_id(request, "store_id", "store")
     repo = context(request).repo
-
-    async def load() -> dict[str, Any]:
-        return presenters.store(await stores.get_store(repo, store_id))
-
     return await cached_json(
         request,
-        cache_name="store",
-        entity=STORE_ENTITY.format(store_id=store_id),
+        cache_name=cache_name,
+        entity=entity.format(store_id=store_id),
         variant="body",
-        load=load,
+        load=lambda: present(repo, store_id),
     )
+
+
+async def _store(repo: Catalogue, store_id: str) -> dict[str, Any]:
+    return presenters.store(await stores.get_store(repo, store_id))
+
+
+async def _menu(repo: Catalogue, store_id: str) -> dict[str, Any]:
+    items = await stores.get_menu(repo, store_id)
+    return presenters.page([presenters.menu_item(i) for i in items], None)
+
+
+async def get_store(request: Request) -> Response:
+    return await _cached_for_store(request, "store", STORE_ENTITY, _store)
 
 
 async def get_menu(request: Request) -> Response:
-    store_id = parsing.path_id(request, "store_id", "store")
-    repo = context(request).repo
-
-    async def load() -> dict[str, Any]:
-        items = await stores.get_menu(repo, store_id)
-        return presenters.page([presenters.menu_item(i) for i in items], None)
-
-    return await cached_json(
-        request,
-        cache_name="menu",
-        entity=MENU_ENTITY.format(store_id=store_id),
-        variant="body",
-        load=load,
-    )
+    return await _cached_for_store(request, "menu", MENU_ENTITY, _menu)
 
 
 async def get_slots(request: Request) -> Response:

@@ -10,7 +10,7 @@ import asyncpg
 
 from service.domain import booking
 from service.domain.models import Order
-from service.ports import IdempotencyKey
+from service.ports import NewOrder
 from service.repositories.postgres import mappers as m
 from service.repositories.postgres import sql as q
 from service.repositories.postgres.sql import Queries
@@ -21,14 +21,8 @@ if TYPE_CHECKING:
     Connection = PoolConnectionProxy[asyncpg.Record]
 
 
-async def book(
-    conn: Connection,
-    queries: Queries,
-    order: Order,
-    capacity: int,
-    idempotency: IdempotencyKey | None,
-    phone_cap: int | None = None,
-) -> tuple[Order, bool]:
+async def book(conn: Connection, queries: Queries, new: NewOrder) -> tuple[Order, bool]:
+    order, idempotency, phone_cap = new.order, new.idempotency, new.phone_cap
     key = None if idempotency is None else idempotency.key
     fingerprint = None if idempotency is None else idempotency.fingerprint
     phone = booking.phone_key(order.customer_phone)
@@ -55,7 +49,7 @@ async def book(
             held = await conn.fetchval(
                 queries.held_in_slot, order.store_id, order.pickup_slot_start
             )
-            booking.ensure_room(order.pickup_slot_start, held=held, capacity=capacity)
+            booking.ensure_room(order.pickup_slot_start, held=held, capacity=new.capacity)
             await conn.execute(
                 q.INSERT_ORDER,
                 *m.order_args(order),

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncpg import Record
 
-from service.domain.models import MenuItem, Order, Store
 from service.ports import Dataset, IdempotencyKey
 from service.repositories.postgres.mappers import (
     ITEM_COLUMNS,
@@ -117,14 +116,7 @@ BULK_TIMEOUT_S = 3600.0  # imports and exports lift statement_timeout; this boun
 ANALYZE_AFTER_ORDERS = 10_000  # a big import leaves fresh planner statistics behind it
 
 
-async def load(
-    conn: Connection,
-    stores: Iterable[Store],
-    menu_items: Iterable[MenuItem],
-    orders: Iterable[Order],
-    idempotency: Iterable[tuple[IdempotencyKey, str]],
-    chunk_size: int,
-) -> int:
+async def load(conn: Connection, data: Dataset, chunk_size: int) -> int:
     await conn.execute("SET LOCAL statement_timeout = 0")
     # Filling an empty orders table (a seed, the first import after a backend switch) is over
     # twice as fast without a foreign-key check and five index updates per row: set them aside,
@@ -134,10 +126,12 @@ async def load(
     for extra in extras:
         await conn.execute(extra["drop_sql"])
     await conn.execute(CREATE_STAGING)
-    await _copy(conn, "stage_stores", ((n, *store_args(s)) for n, s in enumerate(stores)))
-    await _copy(conn, "stage_menu_items", ((n, *item_args(i)) for n, i in enumerate(menu_items)))
+    await _copy(conn, "stage_stores", ((n, *store_args(s)) for n, s in enumerate(data.stores)))
+    await _copy(
+        conn, "stage_menu_items", ((n, *item_args(i)) for n, i in enumerate(data.menu_items))
+    )
     count = 0
-    for chunk in _chunks(orders, chunk_size):
+    for chunk in _chunks(data.orders, chunk_size):
         await _copy(
             conn, "stage_orders", [(count + n, *order_args(o)) for n, o in enumerate(chunk)]
         )
@@ -146,7 +140,7 @@ async def load(
     await _copy(
         conn,
         "stage_idempotency_keys",
-        ((n, k.key, k.fingerprint, oid) for n, (k, oid) in enumerate(idempotency)),
+        ((n, k.key, k.fingerprint, oid) for n, (k, oid) in enumerate(data.idempotency)),
     )
     await conn.execute(MERGE_STAGED, timeout=BULK_TIMEOUT_S)
     for extra in extras:

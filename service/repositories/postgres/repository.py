@@ -19,8 +19,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
@@ -29,9 +29,9 @@ import structlog
 
 from service.domain.errors import InvalidInputError, NotFoundError
 from service.domain.ids import canonical_id
-from service.domain.models import MenuItem, Order, OrderStatus, Store
+from service.domain.models import MenuItem, Order, Store
 from service.errors import DataFileError
-from service.ports import Dataset, IdempotencyKey
+from service.ports import Dataset, NewOrder, OrderQuery
 from service.repositories.postgres import bulk
 from service.repositories.postgres import mappers as m
 from service.repositories.postgres import sql as q
@@ -216,18 +216,8 @@ class PostgresRepository:
 
     # -- orders -------------------------------------------------------------------------------
 
-    async def create_order(
-        self,
-        order: Order,
-        *,
-        capacity: int,
-        idempotency: IdempotencyKey | None,
-        phone_cap: int | None = None,
-    ) -> tuple[Order, bool]:
-        return await self._write(
-            "create_order",
-            lambda conn: book(conn, self._q, order, capacity, idempotency, phone_cap),
-        )
+    async def create_order(self, new: NewOrder) -> tuple[Order, bool]:
+        return await self._write("create_order", lambda conn: book(conn, self._q, new))
 
     async def get_order(self, order_id: str) -> Order | None:
         if (oid := canonical_id(order_id)) is None:
@@ -261,21 +251,13 @@ class PostgresRepository:
 
         return await self._write("update_order", apply)
 
-    async def list_orders(
-        self,
-        store_id: str,
-        *,
-        status: OrderStatus | None,
-        start: datetime | None,
-        end: datetime | None,
-        limit: int,
-        after: tuple[datetime, str] | None,
-    ) -> list[Order]:
-        if (sid := canonical_id(store_id)) is None:
+    async def list_orders(self, query: OrderQuery) -> list[Order]:
+        if (sid := canonical_id(query.store_id)) is None:
             return []
+        after = query.after
         if after is not None:
             after = (after[0], _cursor_id(after[1]))
-        sql, args = self._q.list_orders(sid, status, start, end, after, limit)
+        sql, args = self._q.list_orders(replace(query, store_id=sid, after=after))
 
         async def load(conn: Connection) -> list[Order]:
             return await self._q.orders_from_rows(conn, await conn.fetch(sql, *args))
@@ -284,21 +266,10 @@ class PostgresRepository:
 
     # -- datasets -----------------------------------------------------------------------------
 
-    async def import_dataset(self, data: Dataset) -> None:
-        await self.bulk_load(data.stores, data.menu_items, data.orders, data.idempotency)
+    async def import_dataset(self, data: Dataset, *, chunk_size: int = bulk.BULK_CHUNK) -> int:
+        """Upsert everything by id in one transaction, streaming `data.orders` in COPY batches.
 
-    async def bulk_load(
-        self,
-        stores: Iterable[Store],
-        menu_items: Iterable[MenuItem],
-        orders: Iterable[Order],
-        idempotency: Iterable[tuple[IdempotencyKey, str]] = (),
-        *,
-        chunk_size: int = bulk.BULK_CHUNK,
-    ) -> int:
-        """Upsert everything by id in one transaction, streaming `orders` in COPY batches.
-
-        `orders` may be any iterable, e.g. a generator, so a dataset larger than memory loads.
+        The orders may be any iterable, e.g. a generator, so a dataset larger than memory loads.
         Returns the number of orders loaded. Raises DataFileError when the data breaks a
         constraint (an order of an unknown store, a negative price, an id listed twice).
         """
@@ -306,9 +277,7 @@ class PostgresRepository:
         async def load(conn: Connection) -> int:
             async with conn.transaction():
                 try:
-                    return await bulk.load(
-                        conn, stores, menu_items, orders, idempotency, chunk_size
-                    )
+                    return await bulk.load(conn, data, chunk_size)
                 except BAD_DATASET as exc:
                     raise DataFileError(f"the database refused the dataset: {exc}") from exc
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from asyncpg import Record
 
-from service.domain.models import Order, OrderStatus
+from service.domain.models import Order
+from service.ports import OrderQuery
 from service.repositories.postgres import mappers
 
 if TYPE_CHECKING:
@@ -124,39 +124,29 @@ ORDER_SELECT = (
     "FROM orders o"
 )
 
-ListOrders = Callable[
-    [str, OrderStatus | None, datetime | None, datetime | None, tuple[datetime, str] | None, int],
-    tuple[str, list[Any]],
-]
+ListOrders = Callable[[OrderQuery], tuple[str, list[Any]]]
 # Turns order rows into orders; a profile may fetch more (each order's lines) on `conn`.
 OrdersFromRows = Callable[[Connection, Sequence[Record]], Awaitable[list[Order]]]
 
 
-def list_orders(
-    store_id: str,
-    status: OrderStatus | None,
-    start: datetime | None,
-    end: datetime | None,
-    after: tuple[datetime, str] | None,
-    limit: int,
-) -> tuple[str, list[Any]]:
+def list_orders(query: OrderQuery) -> tuple[str, list[Any]]:
     # Only the filters in use appear, so each combination gets its own prepared plan that
     # matches an index, instead of one generic plan full of "$n IS NULL OR ..." branches.
-    args: list[Any] = [store_id]
+    args: list[Any] = [query.store_id]
     where = ["o.store_id = $1"]
-    if status is not None:
-        args.append(status.value)
+    if query.status is not None:
+        args.append(query.status.value)
         where.append(f"o.status = ${len(args)}")
-    if start is not None:
-        args.append(start)
+    if query.start is not None:
+        args.append(query.start)
         where.append(f"o.pickup_slot_start >= ${len(args)}")
-    if end is not None:
-        args.append(end)
+    if query.end is not None:
+        args.append(query.end)
         where.append(f"o.pickup_slot_start < ${len(args)}")
-    if after is not None:
-        args += [after[0], after[1]]
+    if query.after is not None:
+        args.extend(query.after)
         where.append(f"(o.pickup_slot_start, o.id) > (${len(args) - 1}, ${len(args)}::uuid)")
-    args.append(limit)
+    args.append(query.limit)
     sql = (
         f"{ORDER_SELECT} WHERE {' AND '.join(where)} "
         f"ORDER BY o.pickup_slot_start, o.id LIMIT ${len(args)}"

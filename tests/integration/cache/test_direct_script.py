@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio
 
+from harness.redis import RedisServer
 from service.cache.redis import RedisCacheStore
 from service.cache.script import DirectScript, pack
 
@@ -23,29 +25,39 @@ return ARGV[2]
 """
 
 
+@pytest.fixture
+def server(start_redis: Any) -> RedisServer:
+    server: RedisServer = start_redis()
+    return server
+
+
+@pytest.fixture
+async def pool(server: RedisServer) -> AsyncIterator[redis.asyncio.ConnectionPool]:
+    pool = redis.asyncio.ConnectionPool.from_url(server.url)
+    yield pool
+    await pool.aclose()
+
+
 def test_commands_are_packed_as_redis_py_packs_them() -> None:
     parts = ("EVALSHA", "ab12", 1, "k:é", b"bin\r\nary", 10**9)
     expected = b"".join(redis.asyncio.Connection().pack_command(*parts))  # type: ignore[no-untyped-call]
     assert pack(*parts) == expected
 
 
-async def test_a_script_the_server_lost_is_sent_again(start_redis: Any) -> None:
-    server = start_redis()
-    pool = redis.asyncio.ConnectionPool.from_url(server.url)
+async def test_a_script_the_server_lost_is_sent_again(
+    pool: redis.asyncio.ConnectionPool,
+) -> None:
     script = DirectScript(pool, ECHO)
     assert await script(["k"], ["v"]) == [b"k", b"v"]
 
     await redis.asyncio.Redis(connection_pool=pool).script_flush()
     assert await script(["k2"], [7]) == [b"k2", b"7"]
     await script.aclose()
-    await pool.aclose()
 
 
 async def test_a_dead_connection_is_replaced_within_the_call_when_retries_allow(
-    start_redis: Any,
+    server: RedisServer, pool: redis.asyncio.ConnectionPool
 ) -> None:
-    server = start_redis()
-    pool = redis.asyncio.ConnectionPool.from_url(server.url)
     retrying, failing = DirectScript(pool, ECHO, retries=1), DirectScript(pool, ECHO)
     assert await retrying(["k"], ["v"]) == [b"k", b"v"]
     assert await failing(["k"], ["v"]) == [b"k", b"v"]
@@ -59,14 +71,11 @@ async def test_a_dead_connection_is_replaced_within_the_call_when_retries_allow(
     assert await failing(["k"], ["v"]) == [b"k", b"v"]  # healed on the next call
     await retrying.aclose()
     await failing.aclose()
-    await pool.aclose()
 
 
 async def test_a_call_cut_off_by_its_deadline_leaves_no_half_read_reply_behind(
-    start_redis: Any,
+    pool: redis.asyncio.ConnectionPool,
 ) -> None:
-    server = start_redis()
-    pool = redis.asyncio.ConnectionPool.from_url(server.url)
     slow = DirectScript(pool, BUSY_FOR)
     assert await slow([], [0, "first"]) == b"first"
     with pytest.raises(TimeoutError):
@@ -75,11 +84,9 @@ async def test_a_call_cut_off_by_its_deadline_leaves_no_half_read_reply_behind(
     # A reused connection would read "late" here.
     assert await slow([], [0, "next"]) == b"next"
     await slow.aclose()
-    await pool.aclose()
 
 
-async def test_the_cache_reads_through_a_redis_that_restarted(start_redis: Any) -> None:
-    server = start_redis()
+async def test_the_cache_reads_through_a_redis_that_restarted(server: RedisServer) -> None:
     store = RedisCacheStore.from_url(server.url, op_timeout_s=0.5)
     await store.set("v:e", b"1", ttl_s=60)
     await store.set("e@1/x", b"value", ttl_s=60)

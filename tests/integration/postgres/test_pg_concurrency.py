@@ -12,7 +12,7 @@ import pytest
 from service.domain import lifecycle
 from service.domain.errors import IdempotencyConflictError, InvalidTransitionError, SlotFullError
 from service.domain.models import MenuItem, Order, OrderStatus, Store
-from service.ports import IdempotencyKey
+from service.ports import IdempotencyKey, NewOrder, OrderQuery
 from service.repositories.postgres import PostgresRepository
 from tests.factories import NOW, make_item, make_order, make_store
 from tests.integration.postgres.databases import open_repository
@@ -40,7 +40,7 @@ async def test_fifty_bookings_through_two_pools_fill_a_slot_of_five_exactly(
     store, item = await shop(two_processes[0], capacity=5)
     results = await asyncio.gather(
         *(
-            two_processes[n % 2].create_order(make_order(store, item), capacity=5, idempotency=None)
+            two_processes[n % 2].create_order(NewOrder(make_order(store, item), capacity=5))
             for n in range(50)
         ),
         return_exceptions=True,
@@ -62,7 +62,9 @@ async def test_idempotent_retries_through_two_pools_create_one_order(
     key = IdempotencyKey("retry-across-workers", "body-1")
     results = await asyncio.gather(
         *(
-            two_processes[n % 2].create_order(make_order(store, item), capacity=50, idempotency=key)
+            two_processes[n % 2].create_order(
+                NewOrder(make_order(store, item), capacity=50, idempotency=key)
+            )
             for n in range(20)
         )
     )
@@ -80,9 +82,11 @@ async def test_one_key_sent_with_different_bodies_at_once_creates_one_order(
     store, item = await shop(two_processes[0], capacity=5)
     attempts = [
         two_processes[n % 2].create_order(
-            make_order(store, item, pickup_slot_start=NOW + timedelta(minutes=15 * n)),
-            capacity=5,
-            idempotency=IdempotencyKey("reused-key", f"body-{n}"),
+            NewOrder(
+                make_order(store, item, pickup_slot_start=NOW + timedelta(minutes=15 * n)),
+                capacity=5,
+                idempotency=IdempotencyKey("reused-key", f"body-{n}"),
+            )
         )
         for n in range(10)
     ]
@@ -90,9 +94,7 @@ async def test_one_key_sent_with_different_bodies_at_once_creates_one_order(
     created = [r for r in results if isinstance(r, tuple)]
     assert len(created) == 1 and created[0][1] is True
     assert all(isinstance(r, IdempotencyConflictError) for r in results if r not in created)
-    listed = await two_processes[1].list_orders(
-        store.id, status=None, start=None, end=None, limit=50, after=None
-    )
+    listed = await two_processes[1].list_orders(OrderQuery(store_id=store.id, limit=50))
     assert [o.id for o in listed] == [created[0][0].id]
 
 
@@ -101,7 +103,7 @@ async def test_a_status_change_raced_from_two_pools_is_applied_once(
 ) -> None:
     store, item = await shop(two_processes[0], capacity=5)
     order = make_order(store, item)
-    await two_processes[0].create_order(order, capacity=5, idempotency=None)
+    await two_processes[0].create_order(NewOrder(order, capacity=5))
 
     def accept(o: Order) -> Order:
         return lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)

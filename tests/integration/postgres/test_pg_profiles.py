@@ -11,9 +11,9 @@ import pytest
 
 from service.domain import lifecycle
 from service.domain.errors import SlotFullError
-from service.domain.models import OrderStatus
+from service.domain.models import MenuItem, OrderStatus, Store
 from service.lab.naive_sql import NAIVE
-from service.ports import Dataset, IdempotencyKey
+from service.ports import Dataset, IdempotencyKey, NewOrder, OrderQuery
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import EPOCH, demo_dataset
 from tests.factories import NOW, make_order
@@ -37,6 +37,12 @@ async def imported(repo: PostgresRepository, **sizes: int) -> Dataset:
     return data
 
 
+async def shop_in(repo: PostgresRepository, **sizes: int) -> tuple[Dataset, Store, MenuItem]:
+    """`imported`, with the store and the menu item new orders are made of (the first ones)."""
+    data = await imported(repo, **sizes)
+    return data, data.stores[0], data.menu_items[0]
+
+
 @pytest.fixture
 async def profiles(database: str) -> AsyncIterator[tuple[PostgresRepository, PostgresRepository]]:
     async with (
@@ -50,10 +56,11 @@ async def test_the_naive_profile_answers_exactly_like_the_optimized_one(
     profiles: tuple[PostgresRepository, PostgresRepository],
 ) -> None:
     optimized, naive = profiles
-    data = await imported(optimized, stores=4, items_per_store=12, orders=600, seed=11)
-    store, item = data.stores[0], data.menu_items[0]
+    data, store, item = await shop_in(optimized, stores=4, items_per_store=12, orders=600, seed=11)
     key = IdempotencyKey("profile-key", "body")
-    booked, _ = await optimized.create_order(make_order(store, item), capacity=9, idempotency=key)
+    booked, _ = await optimized.create_order(
+        NewOrder(make_order(store, item), capacity=9, idempotency=key)
+    )
     week = (EPOCH + timedelta(days=30), EPOCH + timedelta(days=37))
 
     async def answers(repo: PostgresRepository) -> list[object]:
@@ -64,13 +71,13 @@ async def test_the_naive_profile_answers_exactly_like_the_optimized_one(
             found.append(await repo.held_by_slot(s.id, *week))
             for status in (None, OrderStatus.PICKED_UP, OrderStatus.CANCELLED):
                 page = await repo.list_orders(
-                    s.id, status=status, start=week[0], end=None, limit=7, after=None
+                    OrderQuery(store_id=s.id, status=status, start=week[0], limit=7)
                 )
                 after = (page[-1].pickup_slot_start, page[-1].id) if page else None
                 found += [
                     page,
                     await repo.list_orders(
-                        s.id, status=status, start=None, end=week[1], limit=50, after=after
+                        OrderQuery(store_id=s.id, status=status, end=week[1], limit=50, after=after)
                     ),
                 ]
         found += [await repo.get_menu_item(item.id), await repo.get_order(data.orders[7].id)]
@@ -86,12 +93,11 @@ async def test_the_naive_profile_still_enforces_capacity_and_applies_changes(
     profiles: tuple[PostgresRepository, PostgresRepository],
 ) -> None:
     optimized, naive = profiles
-    data = await imported(optimized, stores=1, items_per_store=3, orders=0, seed=1)
-    store, item = data.stores[0], data.menu_items[0]
-    first, _ = await naive.create_order(make_order(store, item), capacity=2, idempotency=None)
-    await optimized.create_order(make_order(store, item), capacity=2, idempotency=None)
+    _, store, item = await shop_in(optimized, stores=1, items_per_store=3, orders=0, seed=1)
+    first, _ = await naive.create_order(NewOrder(make_order(store, item), capacity=2))
+    await optimized.create_order(NewOrder(make_order(store, item), capacity=2))
     with pytest.raises(SlotFullError):
-        await naive.create_order(make_order(store, item), capacity=2, idempotency=None)
+        await naive.create_order(NewOrder(make_order(store, item), capacity=2))
     accepted = await naive.update_order(
         first.id, lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)
     )
@@ -111,15 +117,11 @@ async def test_the_naive_profile_reads_each_orders_lines_with_one_more_statement
         pages, sent = {}, {}
         for name, repo in (("optimized", optimized), ("naive", naive)):
             # The first use of a statement also runs asyncpg's type introspection: warm up.
-            await repo.list_orders(
-                store_id, status=None, start=None, end=None, limit=10, after=None
-            )
+            await repo.list_orders(OrderQuery(store_id=store_id, limit=10))
             # asyncpg reports each statement just after it completes; let reports arrive.
             await asyncio.sleep(0.01)
             before = counted[name].count
-            pages[name] = await repo.list_orders(
-                store_id, status=None, start=None, end=None, limit=10, after=None
-            )
+            pages[name] = await repo.list_orders(OrderQuery(store_id=store_id, limit=10))
             await asyncio.sleep(0.01)
             sent[name] = counted[name].count - before
     assert pages["naive"] == pages["optimized"] and len(pages["naive"]) == 10

@@ -18,7 +18,7 @@ import pytest
 
 from service.domain.models import OrderStatus
 from service.lab.naive_sql import NAIVE
-from service.ports import IdempotencyKey
+from service.ports import IdempotencyKey, OrderQuery
 from service.repositories.postgres import PostgresRepository
 from service.repositories.postgres import sql as q
 from service.usecases.seed import EPOCH, demo_dataset
@@ -56,18 +56,21 @@ async def test_hot_queries_use_their_indexes_and_naive_ones_scan(
     # Staff filter by statuses that hold a minority of a store's orders (here: cancelled).
     cancelled = OrderStatus.CANCELLED
     lo = q.OPTIMIZED.list_orders
+    cancelled_that_week = OrderQuery(
+        store_id=busiest, status=cancelled, start=week[0], end=week[1], limit=20
+    )
     cases: dict[str, tuple[str, list[Any], set[str]]] = {
         "menu by store": (q.OPTIMIZED.menu, [busiest], {"menu_items_store_idx"}),
         "orders by store, status and slot": (
-            *lo(busiest, cancelled, *week, None, 20),
+            *lo(cancelled_that_week),
             {"orders_store_status_slot_idx"},
         ),
         "next page of them": (
-            *lo(busiest, cancelled, None, None, after, 20),
+            *lo(replace(cancelled_that_week, start=None, end=None, after=after)),
             {"orders_store_status_slot_idx"},
         ),
         "orders by store and slot": (
-            *lo(busiest, None, *week, None, 20),
+            *lo(replace(cancelled_that_week, status=None)),
             {"orders_store_slot_idx"},
         ),
         "live orders per slot": (
@@ -112,7 +115,7 @@ async def test_hot_queries_use_their_indexes_and_naive_ones_scan(
         try:
             for sql, args in [
                 (NAIVE.menu, [busiest]),
-                NAIVE.list_orders(busiest, cancelled, *week, None, 20),
+                NAIVE.list_orders(cancelled_that_week),
                 (NAIVE.held_by_slot, [busiest, week[0], week[0] + timedelta(days=3)]),
                 (NAIVE.held_in_slot, cases["capacity check of a booking"][1]),
             ]:

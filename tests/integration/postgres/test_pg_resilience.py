@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from harness.tcp_proxy import TcpProxy
 from service.domain.errors import ServiceUnavailableError
+from service.ports import NewOrder, OrderQuery
 from service.repositories.postgres import PostgresRepository
 from tests.factories import make_item, make_order, make_store
 from tests.integration.postgres.databases import ADMIN_DSN, HOST, PORT, admin, open_repository
@@ -62,7 +63,7 @@ async def test_the_pool_recovers_by_itself_after_its_connections_are_terminated(
         assert found == [store] * 6
         item = make_item(store.id)
         await repo.save_menu_item(item)
-        await repo.create_order(make_order(store, item), capacity=3, idempotency=None)
+        await repo.create_order(NewOrder(make_order(store, item), capacity=3))
         assert not before & await backend_pids(database)
 
 
@@ -81,8 +82,8 @@ async def test_an_outage_gives_service_unavailable_without_sql_and_then_heals(
             repo.ping(),
             repo.get_store(store.id),
             repo.list_menu(store.id),
-            repo.list_orders(store.id, status=None, start=None, end=None, limit=5, after=None),
-            repo.create_order(make_order(store, item), capacity=3, idempotency=None),
+            repo.list_orders(OrderQuery(store_id=store.id, limit=5)),
+            repo.create_order(NewOrder(make_order(store, item), capacity=3)),
         ]
         for call in calls:
             with pytest.raises(ServiceUnavailableError) as caught:
@@ -91,7 +92,7 @@ async def test_an_outage_gives_service_unavailable_without_sql_and_then_heals(
 
         await proxy.start()  # the same port, as a restarted server
         assert await repo.get_store(store.id) == store
-        await repo.create_order(make_order(store, item), capacity=3, idempotency=None)
+        await repo.create_order(NewOrder(make_order(store, item), capacity=3))
 
 
 async def test_a_query_over_the_statement_timeout_is_a_503_that_names_no_sql(
@@ -143,7 +144,7 @@ async def test_a_failing_query_is_a_503_for_the_client_and_the_details_go_to_the
     finally:
         await conn.close()
     with capture_logs() as logs, pytest.raises(ServiceUnavailableError) as caught:
-        await repo.list_orders(store.id, status=None, start=None, end=None, limit=5, after=None)
+        await repo.list_orders(OrderQuery(store_id=store.id, limit=5))
     assert_reveals_nothing(caught.value)
     assert "order_lines" not in str(caught.value)
     [logged] = [e for e in logs if e["event"] == "database_error"]

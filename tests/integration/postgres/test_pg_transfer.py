@@ -14,7 +14,7 @@ from service import dbtools
 from service.domain import lifecycle
 from service.domain.models import OrderStatus
 from service.errors import DataFileError
-from service.ports import IdempotencyKey, PickupRepository
+from service.ports import Dataset, IdempotencyKey, NewOrder, PickupRepository
 from service.repositories.json_store import JsonFileRepository
 from service.repositories.postgres import PostgresRepository
 from service.usecases.seed import demo_dataset
@@ -30,7 +30,9 @@ async def fill(repo: PickupRepository) -> None:
     store, item = data.stores[0], data.menu_items[0]
     for n in range(3):
         order = make_order(store, item, pickup_slot_start=NOW + timedelta(minutes=15 * n))
-        await repo.create_order(order, capacity=5, idempotency=IdempotencyKey(f"k{n}", f"f{n}"))
+        await repo.create_order(
+            NewOrder(order, capacity=5, idempotency=IdempotencyKey(f"k{n}", f"f{n}"))
+        )
     await repo.update_order(
         order.id, lambda o: lifecycle.transition(o, OrderStatus.ACCEPTED, actor="staff", at=NOW)
     )
@@ -73,8 +75,8 @@ async def test_a_json_export_moves_to_postgres_unchanged_and_importing_twice_cha
 
 async def test_orders_stream_into_postgres_in_batches(repo: PostgresRepository) -> None:
     data = demo_dataset(stores=2, items_per_store=5, orders=50, seed=9)
-    loaded = await repo.bulk_load(
-        data.stores, data.menu_items, (o for o in data.orders), chunk_size=7
+    loaded = await repo.import_dataset(
+        Dataset(data.stores, data.menu_items, (o for o in data.orders)), chunk_size=7
     )
     assert loaded == 50
     exported = await repo.export_dataset()
