@@ -38,6 +38,7 @@ import httpx
 
 from labkit import checks
 from labkit.checks import Check
+from labkit.load import locust_command
 from labkit.procs import (
     BIN,
     LAB_ADMIN_TOKEN,
@@ -425,33 +426,10 @@ class Load:
         self.out_dir = out_dir
         out_dir.mkdir(parents=True, exist_ok=True)
         self.record_path = out_dir / "record.json"
-        self.args = [
-            str(BIN / "locust"),
-            "-f",
-            str(LOCUSTFILE),
-            "--headless",
-            "--host",
-            host,
-            "-u",
-            str(users),
-            "-r",
-            str(users),
-            "-t",
-            f"{round(cap_s)}s",
-            "--csv",
-            str(out_dir / "locust"),
-            "--json-file",
-            str(out_dir / "locust"),
-            "--exit-code-on-error",
-            "0",
-            "--only-summary",
-            "--loglevel",
-            "WARNING",
-            "--staff-key",
-            LAB_STAFF_KEY,
-            "--deploy-record",
-            str(self.record_path),
-        ]
+        self.args = locust_command(
+            LOCUSTFILE, host, out_dir, users=users, spawn_rate=users, seconds=cap_s
+        )
+        self.args += ["--staff-key", LAB_STAFF_KEY, "--deploy-record", str(self.record_path)]
         self.process = Process(self.args, base_env(), ROOT / "loadtests", out_dir / "locust.log")
         self.started = 0.0
 

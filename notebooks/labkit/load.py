@@ -131,6 +131,45 @@ def measured(
     return Measured(process.returncode, text, wall, cpu / wall if wall > 0 else 0.0)
 
 
+def locust_command(
+    locustfile: Path,
+    host: str,
+    out_dir: Path,
+    *,
+    users: int,
+    spawn_rate: float,
+    seconds: float,
+    html: bool = False,
+) -> list[str]:
+    """A headless Locust run that always ends by itself (`-t`), keeps its CSV and JSON stats in
+    `out_dir` (and its HTML page with `html`), prints only the summary and never fails the
+    caller on request errors, which the lab counts itself."""
+    return [
+        str(BIN / "locust"),
+        "-f",
+        str(locustfile),
+        "--headless",
+        "--host",
+        host,
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "-t",
+        f"{max(1, round(seconds))}s",
+        "--csv",
+        str(out_dir / "locust"),
+        *(["--html", str(out_dir / "locust.html")] if html else []),
+        "--json-file",
+        str(out_dir / "locust"),
+        "--exit-code-on-error",
+        "0",
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
+
+
 def locust(
     host: str,
     *,
@@ -148,31 +187,9 @@ def locust(
     returns its JSON stats plus what this run cost the generator and the server."""
     out_dir.mkdir(parents=True, exist_ok=True)
     locustfile = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
-    args = [
-        str(BIN / "locust"),
-        "-f",
-        str(locustfile),
-        "--headless",
-        "--host",
-        host,
-        "-u",
-        str(users),
-        "-r",
-        str(spawn_rate),
-        "-t",
-        f"{max(1, round(seconds))}s",
-        "--csv",
-        str(out_dir / "locust"),
-        "--html",
-        str(out_dir / "locust.html"),
-        "--json-file",
-        str(out_dir / "locust"),
-        "--exit-code-on-error",
-        "0",
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-    ]
+    args = locust_command(
+        locustfile, host, out_dir, users=users, spawn_rate=spawn_rate, seconds=seconds, html=True
+    )
     if tags:
         args += ["--tags", *tags]
     counters_file = out_dir / "counters.json"
