@@ -1,9 +1,11 @@
-"""The PostgreSQL mapping of each entity, once: its columns, its query arguments (domain ->
-row) and its row conversion (row -> domain), both by way of the JSON record in records.py. A new
-field is a field there, a column here and a migration."""
+"""The PostgreSQL mapping of each entity, once: its columns (its domain fields, by name), its
+query arguments (domain -> row) and its row conversion (row -> domain), both by way of the JSON
+record in records.py. A new field is a field of the domain model and a migration adding its
+column; nothing here changes unless the field needs a conversion."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -13,45 +15,16 @@ from asyncpg import Record
 from service.domain.models import MenuItem, Order, OrderLine, Store
 from service.repositories import records
 
-STORE_COLUMNS = (
-    "id",
-    "name",
-    "address",
-    "timezone",
-    "slot_minutes",
-    "slot_capacity",
-    "lead_time_minutes",
-    "accepting_orders",
-    "opening_hours",
-)
-ITEM_COLUMNS = (
-    "id",
-    "store_id",
-    "name",
-    "description",
-    "category",
-    "price_cents",
-    "currency",
-    "available",
-    "tags",
-)
-ORDER_COLUMNS = (
-    "id",
-    "store_id",
-    "customer_name",
-    "customer_phone",
-    "total_cents",
-    "currency",
-    "pickup_slot_start",
-    "status",
-    "pickup_code",
-    "order_token",
-    "note",
-    "created_at",
-    "updated_at",
-    "history",
-)
-LINE_COLUMNS = ("order_id", "line_no", "menu_item_id", "name", "unit_price_cents", "quantity")
+
+def _columns(entity: type, *, without: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """An entity's table has one column per field, of the same name, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(entity) if f.name not in without)
+
+
+STORE_COLUMNS = _columns(Store)
+ITEM_COLUMNS = _columns(MenuItem)
+ORDER_COLUMNS = _columns(Order, without=("lines",))  # an order's lines are rows of order_lines
+LINE_COLUMNS = ("order_id", "line_no", *_columns(OrderLine))
 KEY_COLUMNS = ("key", "fingerprint", "order_id")
 
 
