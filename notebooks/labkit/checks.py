@@ -198,6 +198,16 @@ CHECKS: dict[str, Check] = {
             "×",
             how="requests per server CPU-second, per round",
         ),
+        _c(
+            "order_poll_304_vs_200",
+            "cache",
+            "order-status poll answered 304 (If-None-Match) vs in full (200), production",
+            ">=",
+            1,
+            "×",
+            how="requests per server CPU-second, per round; both read the order to check its "
+            "token, the 304 sends no body",
+        ),
         # overall: the per-layer waterfall and the mixed scenario
         _c(
             "limiter_cost",

@@ -12,8 +12,11 @@ import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from labkit.procs import BIN, Process
 
@@ -211,3 +214,31 @@ def locust(
         "server_cpu_s": (server.cpu_seconds() - cpu_before) if server else 0.0,
         "wall_s": run.wall_s,
     }
+
+
+def place_order(url: str, store_id: str) -> dict[str, Any]:
+    """One customer order at `store_id` (its first available item, the first bookable slot of
+    the next day that has one, from tomorrow): the created order, with its `order_token`."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        menu = http.get(f"/v1/stores/{store_id}/menu").json()["items"]
+        item = next(i["id"] for i in menu if i["available"])
+        for ahead in range(1, 8):
+            day = (date.today() + timedelta(days=ahead)).isoformat()
+            found = http.get(f"/v1/stores/{store_id}/slots", params={"date": day}).json()
+            slot = next((s["start"] for s in found["items"] if s["bookable"]), None)
+            if slot is not None:
+                break
+        else:
+            raise RuntimeError(f"store {store_id} has no bookable slot in the next 7 days")
+        created = http.post(
+            "/v1/orders",
+            json={
+                "store_id": store_id,
+                "pickup_slot_start": slot,
+                "customer": {"name": "Lab Poller", "phone": "+15550100"},
+                "items": [{"menu_item_id": item, "quantity": 1}],
+            },
+        )
+        created.raise_for_status()
+        order: dict[str, Any] = created.json()
+        return order
