@@ -23,7 +23,7 @@ from service.cache import MemoryCacheStore, ReadThroughCache
 from service.cache.base import CacheStore
 from service.cache.versioned import VersionedCache
 from service.config import Settings
-from service.http.caching import MENU_ENTITY, STORE_ENTITY, STORES_ENTITY
+from service.http.caching import MENU_ENTITY, ORDER_ENTITY, STORE_ENTITY, STORES_ENTITY
 from service.http.context import AppContext, ReadinessCheck
 from service.http.routes.health import READINESS_TIMEOUT_S
 from service.observability import Metrics
@@ -144,25 +144,29 @@ def build_limiter(settings: Settings, metrics: Metrics | None) -> Limiter:
     )
 
 
-async def invalidate_after_cli_write(settings: Settings, store_ids: Sequence[str]) -> str:
+async def invalidate_after_cli_write(
+    settings: Settings, store_ids: Sequence[str], order_ids: Sequence[str] = ()
+) -> str:
     """After a CLI write (`pickup seed`, `pickup data import`): bump the cached entities of the
-    written stores when the cache is shared (Redis), so running servers serve the new data at
-    once. An in-process cache lives inside each server and cannot be reached from here, so the
-    operator is told how long those servers may keep serving what they had. Returns that line."""
+    written stores (and the ETags kept for the written orders) when the cache is shared (Redis),
+    so running servers serve the new data at once. An in-process cache lives inside each server
+    and cannot be reached from here, so the operator is told how long those servers may keep
+    serving what they had. Returns that line."""
     if not settings.cache_enabled:
         return "cache: disabled, nothing to invalidate"
     if settings.redis_url is None:
         return (
-            "cache: in-process (no REDIS_URL): running servers keep serving cached stores and "
-            f"menus for up to CACHE_TTL_SECONDS={settings.cache_ttl_seconds:g}s; restart them to "
-            "serve the new data at once"
+            "cache: in-process (no REDIS_URL): running servers keep serving cached stores, "
+            "menus and order ETags for up to "
+            f"CACHE_TTL_SECONDS={settings.cache_ttl_seconds:g}s; restart them to serve the new "
+            "data at once"
         )
     store = build_cache_store(settings, None)
     try:
         if not await store.ping():
             return (
-                "cache: Redis did not answer; running servers may keep serving cached stores "
-                f"and menus for up to CACHE_TTL_SECONDS={settings.cache_ttl_seconds:g}s"
+                "cache: Redis did not answer; running servers may keep serving cached stores, "
+                f"menus and order ETags for up to CACHE_TTL_SECONDS={settings.cache_ttl_seconds:g}s"
             )
         cache = VersionedCache(store, ReadThroughCache(store, ttl_s=settings.cache_ttl_seconds))
         entities = [STORES_ENTITY]
@@ -171,10 +175,12 @@ async def invalidate_after_cli_write(settings: Settings, store_ids: Sequence[str
                 STORE_ENTITY.format(store_id=store_id),
                 MENU_ENTITY.format(store_id=store_id),
             ]
+        entities += [ORDER_ENTITY.format(order_id=order_id) for order_id in order_ids]
         await cache.invalidate(*entities)
     finally:
         await store.aclose()
-    return f"cache: invalidated stores and the menus of {len(store_ids)} stores in Redis"
+    orders = f" and {len(order_ids)} orders" if order_ids else ""
+    return f"cache: invalidated stores and the menus of {len(store_ids)} stores{orders} in Redis"
 
 
 async def build_context(

@@ -376,7 +376,8 @@ async def data_command(settings: Settings, args: argparse.Namespace) -> int:
         f"{orders} orders ({storage.backend} <-> {args.file})"
     )
     if args.data_command == "import":
-        print(await invalidate_after_cli_write(settings, [s.id for s in data.stores]))
+        written = [o.id for o in data.orders]
+        print(await invalidate_after_cli_write(settings, [s.id for s in data.stores], written))
     return 0
 
 

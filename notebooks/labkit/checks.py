@@ -205,8 +205,8 @@ CHECKS: dict[str, Check] = {
             ">=",
             1,
             "×",
-            how="requests per server CPU-second, per round; both read the order to check its "
-            "token, the 304 sends no body",
+            how="requests per server CPU-second, per round; the 304 comes from the ETag kept "
+            "for the order token, with no database read",
         ),
         # overall: the per-layer waterfall and the mixed scenario
         _c(

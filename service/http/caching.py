@@ -38,6 +38,7 @@ PRIVATE_CACHE_CONTROL = "private, no-cache"
 STORES_ENTITY = "stores"
 STORE_ENTITY = "store:{store_id}"
 MENU_ENTITY = "menu:{store_id}"
+ORDER_ENTITY = "order:{order_id}"  # only the ETag of the customer's view (private_revalidated)
 
 
 def accepts_gzip(request: Request) -> bool:
@@ -154,3 +155,45 @@ async def cached_json(
         cache_control=PUBLIC_CACHE_CONTROL,
         headers=headers,
     )
+
+
+async def private_revalidated(
+    request: Request,
+    *,
+    cache_name: str,
+    entity: str,
+    credential: str,
+    load: Callable[[], Awaitable[Any]],
+    cache_control: str = PRIVATE_CACHE_CONTROL,
+) -> Response:
+    """A private read whose revalidation needs no backend work. The cache keeps the ETag of the
+    last full answer, never the body (it is personal), under a digest of the credential that
+    read it: only a caller presenting the same credential can be answered 304 from it, and a
+    write to the entity (its endpoint's `invalidates`) retires it. Anything else (no match, a
+    miss, another credential) reads through `load`, which checks the credential as before.
+    Only a conditional request touches the cache, so a plain read costs what it did."""
+    if not any(name == b"if-none-match" for name, _ in request.scope["headers"]):
+        return negotiated_json(request, await load(), cache_control=cache_control)
+    ctx = context(request)
+    cache = ctx.cache
+    gzipped = ctx.settings.compression_enabled and accepts_gzip(request)
+    digest = hashlib.blake2b(credential.encode(), digest_size=16).hexdigest()
+    variant = f"etag/{'gzip' if gzipped else 'identity'}/{digest}"
+    version, kept = await cache.lookup(cache_name, entity, variant)
+    if kept is not None and not_modified(request, kept):
+        vary = {"Vary": "Accept-Encoding"} if ctx.settings.compression_enabled else {}
+        return conditional_response(
+            request, b"", etag=kept, cache_control=cache_control, headers=vary
+        )
+    response = negotiated_json(request, await load(), cache_control=cache_control)
+    etag = response.headers["etag"].encode()
+    if kept is None:
+
+        async def current() -> bytes:
+            return etag
+
+        await cache.get_or_load(cache_name, entity, version, variant, current)
+    elif kept != etag:
+        # Changed without a write through the API (a restore from a file, say): start over.
+        await cache.invalidate(entity)
+    return response

@@ -1,6 +1,7 @@
 """Conditional requests: a client that has the body gets a 304, not the body again. On cached
-public reads the service does no backend work to say so; an order is still read (its token is
-checked) and slots still computed, but the body is not sent again."""
+public reads, and when a customer revalidates its own order, the service does no backend work
+to say so (for the order, only the ETag is kept, under a digest of the token that read it);
+slots are still computed, but the body is not sent again."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from tests.factories import create_store
 from tests.integration.test_api_cache_metrics import cached_client as cached_client  # the fixture
 from tests.integration.test_api_cache_metrics import metric, store_with_items
 from tests.integration.test_api_orders import place
@@ -133,3 +135,43 @@ def test_slots_carry_an_etag_that_changes_when_an_order_takes_capacity(
     )
     assert after.status_code == 200
     assert after.headers["etag"] != etag
+
+
+def test_a_customer_revalidating_its_order_costs_no_backend_work_and_writes_retire_the_etag(
+    cached_client: TestClient, staff: dict[str, str]
+) -> None:
+    store = create_store(cached_client, staff)
+    item = cached_client.post(
+        f"/v1/stores/{store['id']}/menu",
+        json={"name": "Flat White", "category": "coffee", "price_cents": 345, "currency": "GBP"},
+        headers=staff,
+    ).json()
+    created = place(cached_client, {"store": store, "item": item}).json()
+    url = f"/v1/orders/{created['id']}"
+    mine = {"X-Order-Token": created["order_token"]}
+    etag = cached_client.get(url, headers=mine).headers["etag"]
+    # The first revalidation reads the order and keeps its ETag for this token.
+    assert cached_client.get(url, headers={**mine, "If-None-Match": etag}).status_code == 304
+    reads = metric(cached_client, "db_queries_total", query="get_order")
+
+    for _ in range(3):
+        polled = cached_client.get(url, headers={**mine, "If-None-Match": etag})
+        assert polled.status_code == 304 and polled.content == b""
+        assert polled.headers["etag"] == etag
+        assert polled.headers["cache-control"] == "private, no-cache"
+    assert metric(cached_client, "db_queries_total", query="get_order") == reads
+
+    # The kept ETag answers only the token that read it: another token is checked as before,
+    # and staff get their own view (no pickup code) in full.
+    guess = cached_client.get(url, headers={"X-Order-Token": "guess", "If-None-Match": etag})
+    assert guess.status_code == 403
+    by_staff = cached_client.get(url, headers={**staff, "If-None-Match": etag})
+    assert by_staff.status_code == 200 and "pickup_code" not in by_staff.json()
+
+    # Each write to the order retires the ETag kept for it: the next poll gets the new order.
+    cached_client.post(f"{url}/status", json={"status": "accepted"}, headers=staff)
+    accepted = cached_client.get(url, headers={**mine, "If-None-Match": etag})
+    assert accepted.status_code == 200 and accepted.json()["status"] == "accepted"
+    cached_client.post(f"{url}/cancel", headers=mine).raise_for_status()
+    cancelled = cached_client.get(url, headers={**mine, "If-None-Match": accepted.headers["etag"]})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

@@ -36,14 +36,16 @@ async def test_a_cli_write_bumps_the_shared_cache_versions_of_what_it_wrote(
     store = build_cache_store(settings, None)
     cache = VersionedCache(store, ReadThroughCache(store, ttl_s=60))
     try:
-        before = {e: await cache.version(e) for e in ("stores", "menu:s1", "store:s1", "menu:s2")}
-        said = await invalidate_after_cli_write(settings, ["s1"])
+        entities = ("stores", "menu:s1", "store:s1", "menu:s2", "order:o1", "order:o2")
+        before = {e: await cache.version(e) for e in entities}
+        said = await invalidate_after_cli_write(settings, ["s1"], ["o1"])
         after = {e: await cache.version(e) for e in before}
     finally:
         await store.aclose()
-    assert "invalidated" in said
+    assert "invalidated" in said and "1 orders" in said
     changed = {e for e in before if before[e] != after[e]}
-    assert changed == {"stores", "menu:s1", "store:s1"}  # s2 was not written: kept
+    # s2 and o2 were not written: kept. An order's entity holds the ETag kept for its customer.
+    assert changed == {"stores", "menu:s1", "store:s1", "order:o1"}
 
 
 async def test_without_redis_the_operator_hears_how_long_servers_may_serve_old_data() -> None:

@@ -12,7 +12,12 @@ from service.domain.models import OrderStatus
 from service.http import parsing, presenters
 from service.http import schemas as s
 from service.http.auth import principal
-from service.http.caching import PRIVATE_CACHE_CONTROL, negotiated_json
+from service.http.caching import (
+    ORDER_ENTITY,
+    PRIVATE_CACHE_CONTROL,
+    negotiated_json,
+    private_revalidated,
+)
 from service.http.context import context
 from service.http.endpoint import Endpoint
 from service.http.responses import JSONResponse
@@ -70,14 +75,23 @@ async def place_order(request: Request) -> Response:
 async def get_order(request: Request) -> Response:
     order_id = parsing.path_id(request, "order_id", "order")
     who = principal(request)
-    order = await orders.get_order(context(request).repo, who, order_id)
-    # Polling clients revalidate: a 304 saves the body (the order is still read, to check the
-    # caller may see it). Only the customer's view carries the pickup code.
-    return negotiated_json(
-        request,
-        presenters.order(order, for_customer=who.kind == "anonymous"),
-        cache_control=PRIVATE_CACHE_CONTROL,
-    )
+    repo = context(request).repo
+    if who.kind == "anonymous" and who.order_token:
+        # The customer's app polls its order: a revalidation it may skip the database for is
+        # one whose ETag was kept for this very token (caching.private_revalidated). Only the
+        # customer's view carries the pickup code.
+        async def customer_view() -> dict[str, Any]:
+            return presenters.order(await orders.get_order(repo, who, order_id), for_customer=True)
+
+        return await private_revalidated(
+            request,
+            cache_name="order",
+            entity=ORDER_ENTITY.format(order_id=order_id),
+            credential=who.order_token,
+            load=customer_view,
+        )
+    order = await orders.get_order(repo, who, order_id)
+    return negotiated_json(request, presenters.order(order), cache_control=PRIVATE_CACHE_CONTROL)
 
 
 async def cancel_order(request: Request) -> Response:
@@ -157,7 +171,7 @@ ENDPOINTS = [
         errors=(404, 409),
         headers=("Idempotency-Key",),
         rate_limit="orders",
-        invalidates=(),  # orders and slots are never cached
+        invalidates=(),  # a new order has no kept ETag yet; slots are never cached
     ),
     Endpoint(
         "GET",
@@ -177,7 +191,7 @@ ENDPOINTS = [
         s.OrderViewOut,
         auth="order",
         errors=(409,),
-        invalidates=(),
+        invalidates=(ORDER_ENTITY,),
     ),
     Endpoint(
         "POST",
@@ -189,7 +203,7 @@ ENDPOINTS = [
         body=s.StatusIn,
         auth="staff",
         errors=(409,),
-        invalidates=(),
+        invalidates=(ORDER_ENTITY,),
     ),
     Endpoint(
         "POST",
@@ -203,7 +217,7 @@ ENDPOINTS = [
         errors=(409,),
         # Per order, whoever asks, but only authenticated, well-formed attempts: the handler
         # counts them (http/pickup_guard.py), failing closed when the count is unavailable.
-        invalidates=(),
+        invalidates=(ORDER_ENTITY,),
     ),
     Endpoint(
         "GET",
