@@ -203,7 +203,7 @@ CHECKS: dict[str, Check] = {
             "cache",
             "order-status poll answered 304 (If-None-Match) vs in full (200), production",
             ">=",
-            1,
+            2,
             "×",
             how="requests per server CPU-second, per round; the 304 comes from the ETag kept "
             "for the order token, with no database read",
