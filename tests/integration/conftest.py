@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 from tests.factories import create_store
 
 
-@pytest.fixture
-def shop(client: TestClient, staff: dict[str, str]) -> dict[str, Any]:
+def open_shop(client: TestClient, staff: dict[str, str]) -> dict[str, Any]:
+    """A new store with one menu item, on `client`: {"store": ..., "item": ...}."""
     store = create_store(client, staff)
     item = client.post(
         f"/v1/stores/{store['id']}/menu",
@@ -17,3 +17,8 @@ def shop(client: TestClient, staff: dict[str, str]) -> dict[str, Any]:
         headers=staff,
     ).json()
     return {"store": store, "item": item}
+
+
+@pytest.fixture
+def shop(client: TestClient, staff: dict[str, str]) -> dict[str, Any]:
+    return open_shop(client, staff)

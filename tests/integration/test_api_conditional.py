@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.factories import create_store
+from tests.integration.conftest import open_shop
 from tests.integration.test_api_cache_metrics import cached_client as cached_client  # the fixture
 from tests.integration.test_api_cache_metrics import metric, store_with_items
 from tests.integration.test_api_orders import place
@@ -140,13 +140,7 @@ def test_slots_carry_an_etag_that_changes_when_an_order_takes_capacity(
 def test_a_customer_revalidating_its_order_costs_no_backend_work_and_writes_retire_the_etag(
     cached_client: TestClient, staff: dict[str, str]
 ) -> None:
-    store = create_store(cached_client, staff)
-    item = cached_client.post(
-        f"/v1/stores/{store['id']}/menu",
-        json={"name": "Flat White", "category": "coffee", "price_cents": 345, "currency": "GBP"},
-        headers=staff,
-    ).json()
-    created = place(cached_client, {"store": store, "item": item}).json()
+    created = place(cached_client, open_shop(cached_client, staff)).json()
     url = f"/v1/orders/{created['id']}"
     mine = {"X-Order-Token": created["order_token"]}
     etag = cached_client.get(url, headers=mine).headers["etag"]
