@@ -83,8 +83,9 @@ audit-compare: install ## BASE=<report> HEAD=<report>: per-target comparison; ex
 	@test -n "$(BASE)" -a -n "$(HEAD)" || { echo "usage: make audit-compare BASE=reports/<ts> HEAD=reports/<ts>"; exit 2; }
 	$(BIN)/python notebooks/audit.py compare $(BASE) $(HEAD)
 
-# Refresh the committed baseline deliberately, from REPORT (default reports/latest).
-audit-baseline: install ## [REPORT=reports/<ts>] refresh the committed reports/baseline.json from a run
+# Refresh the committed baseline deliberately, from REPORT: one run or several of one commit,
+# whose samples are pooled (default reports/latest).
+audit-baseline: install ## [REPORT="reports/<ts> ..."] refresh the committed reports/baseline.json from runs
 	$(BIN)/python notebooks/audit.py baseline $(or $(REPORT),reports/latest)
 
 # JupyterLab on the notebooks; LAB_ARGS are passed on (e.g. LAB_ARGS="--port 8899 --no-browser").

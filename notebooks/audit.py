@@ -1,5 +1,5 @@
 """`make audit`: run the audit notebooks with papermill, publish the report, compare with the run
-before. Also `audit.py compare BASE HEAD` (make audit-compare) and `audit.py baseline [REPORT]`
+before. Also `audit.py compare BASE HEAD` (make audit-compare) and `audit.py baseline [REPORT ...]`
 (make audit-baseline).
 
 Writes reports/<UTC timestamp>/ with the executed notebooks, results/*.json, figures/*.png,
@@ -271,11 +271,10 @@ def compare_command(base: str, head: str) -> int:
     return 1 if compare.regressions(rows) else 0
 
 
-def baseline_command(source: str) -> int:
-    path = Path(source)
-    summary = compare.load(path)
-    BASELINE.write_text(json.dumps(compare.baseline_of(summary), indent=2) + "\n")
-    print(f"audit-baseline: wrote reports/baseline.json from {source}")
+def baseline_command(sources: list[str]) -> int:
+    summaries = [compare.load(Path(source)) for source in sources]
+    BASELINE.write_text(json.dumps(compare.baseline_of(*summaries), indent=2) + "\n")
+    print(f"audit-baseline: wrote reports/baseline.json from {', '.join(sources)}")
     return 0
 
 
@@ -284,10 +283,10 @@ def main(argv: list[str]) -> int:
         return compare_command(argv[1], argv[2])
     if argv[:1] == ["section"] and len(argv) == 4 and argv[1] in SECTIONS:
         return section_command(argv[1], argv[2], argv[3])
-    if argv[:1] == ["baseline"] and len(argv) <= 2:
-        return baseline_command(argv[1] if len(argv) == 2 else "reports/latest")
+    if argv[:1] == ["baseline"]:
+        return baseline_command(argv[1:] or ["reports/latest"])
     if argv:
-        print("usage: audit.py | audit.py compare BASE HEAD | audit.py baseline [REPORT]")
+        print("usage: audit.py | audit.py compare BASE HEAD | audit.py baseline [REPORT ...]")
         return 2
     return audit()
 

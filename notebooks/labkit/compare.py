@@ -124,19 +124,42 @@ def table(rows: Sequence[dict[str, Any]], base_label: str, head_label: str) -> s
     return "\n".join(lines)
 
 
-def baseline_of(summary: dict[str, Any]) -> dict[str, Any]:
-    """What a committed baseline keeps of a run: the per-round samples of every target, no
-    figures, no machine paths."""
-    keep = ("id", "section", "title", "goal", "unit", "better", "samples", "median", "ci95")
+def baseline_of(*summaries: dict[str, Any]) -> dict[str, Any]:
+    """What a committed baseline keeps of one or more runs of one build: every target's
+    per-round samples, pooled over the runs (so the baseline's spread holds the drift between
+    runs, which one run's rounds cannot show), no figures, no machine paths. A target's verdict
+    is the runs' common verdict, or inconclusive where they differ."""
+    latest = summaries[-1]
+    keep = ("id", "section", "title", "goal", "unit", "better")
+    targets = []
+    for target in latest.get("targets", []):
+        runs = [t for s in summaries for t in s.get("targets", []) if t.get("id") == target["id"]]
+        samples = [x for t in runs for x in (t.get("samples") or [])]
+        values = stats.clean(samples)
+        ci = stats.interval(values)
+        verdicts = {t.get("verdict") for t in runs}
+        targets.append(
+            {
+                **{k: target.get(k) for k in keep},
+                "samples": samples,
+                "median": stats.median(values),
+                "ci95": None if ci is None else [ci[0], ci[1]],
+                "verdict": verdicts.pop() if len(verdicts) == 1 else "inconclusive",
+            }
+        )
     return {
-        "generated_at": summary.get("generated_at"),
-        "profile": summary.get("profile"),
-        "commit": summary.get("environment", {}).get("commit"),
-        "machine": summary.get("environment", {}).get("machine"),
-        "targets": [
-            {**{k: t.get(k) for k in keep}, "verdict": t.get("verdict")}
-            for t in summary.get("targets", [])
+        "generated_at": latest.get("generated_at"),
+        "profile": latest.get("profile"),
+        "commit": latest.get("environment", {}).get("commit"),
+        "machine": latest.get("environment", {}).get("machine"),
+        "runs": [
+            {
+                "generated_at": s.get("generated_at"),
+                "commit": s.get("environment", {}).get("commit"),
+            }
+            for s in summaries
         ],
+        "targets": targets,
     }
 
 

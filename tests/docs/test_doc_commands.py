@@ -35,7 +35,7 @@ SKIPPED = {
     "AUDIT_PROFILE=quick AUDIT_SECTIONS=cache make audit": "a minute of measurement; the lab's "
     "own tests cover section selection",
     "make audit-compare BASE=reports/<ts>": "`<ts>` stands for two audit reports of yours",
-    "make audit-baseline REPORT=reports/<ts>": "`<ts>` stands for an audit report of yours",
+    'make audit-baseline REPORT="reports/<ts> ..."': "`<ts>` stands for audit reports of yours",
     "make lab ": "JupyterLab serves until stopped",
     "make test ": "the whole suite, this test included",
     "make reliability ": "a two-minute suite of its own, run by `make test`",

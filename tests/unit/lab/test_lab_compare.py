@@ -141,3 +141,25 @@ def test_a_timed_target_measured_once_per_run_is_compared_on_its_verdict() -> No
     assert row["status"] == "same verdict or better"
     failed = {**head, "verdict": "fail"}
     assert compare.compare_target(base, failed)["regressed"] is True
+
+
+def test_a_baseline_of_several_runs_pools_their_samples_so_drift_between_runs_counts() -> None:
+    def run(stamp: str, samples: list[float], verdict: str) -> dict[str, Any]:
+        found = {**target("hot", samples), "verdict": verdict}
+        return {"generated_at": stamp, "environment": {"commit": "abc"}, "targets": [found]}
+
+    pooled = compare.baseline_of(
+        run("2026-12-08T01:00:00+00:00", [3.2, 3.3, 3.3], "pass"),
+        run("2026-12-08T02:00:00+00:00", [2.9, 3.0, 3.0], "pass"),
+        run("2026-12-08T03:00:00+00:00", [3.0, 3.1, 3.1], "inconclusive"),
+    )
+    (hot,) = pooled["targets"]
+    assert hot["samples"] == [3.2, 3.3, 3.3, 2.9, 3.0, 3.0, 3.0, 3.1, 3.1]
+    assert hot["verdict"] == "inconclusive"  # the runs disagreed
+    assert len(pooled["runs"]) == 3
+    # A run 7 % below the first one alone is a significant change against that run's tight
+    # interval; against the pooled runs it is within their drift.
+    head = target("hot", [3.0, 3.0, 3.05])
+    alone = compare.compare_target(run("x", [3.2, 3.3, 3.3], "pass")["targets"][0], head, 0.05)
+    assert alone["regressed"]
+    assert not compare.compare_target(hot, head, 0.05)["regressed"]
