@@ -18,6 +18,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.config import Settings
 from service.http.context import context
 from service.http.negotiation import accepts_gzip as gzip_acceptable
 
@@ -85,17 +86,24 @@ def conditional_response(
     return Response(body, media_type=media_type, headers=fields)
 
 
+def vary(settings: Settings) -> dict[str, str]:
+    """The Vary of a JSON read (a 304 too): its bytes depend on Accept-Encoding when gzip is on."""
+    return {"Vary": "Accept-Encoding"} if settings.compression_enabled else {}
+
+
 def negotiated_json(request: Request, content: Any, *, cache_control: str) -> Response:
     """An uncached read with a strong ETag. The body is compressed here (and the gzip layer
     passes it on) so that the ETag names the exact bytes sent, as it does for cached reads."""
     settings = context(request).settings
     body = orjson.dumps(content)
-    headers = {}
-    if settings.compression_enabled:
-        headers["Vary"] = "Accept-Encoding"
-        if len(body) >= settings.compression_min_bytes and accepts_gzip(request):
-            body = gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
-            headers["Content-Encoding"] = "gzip"
+    headers = vary(settings)
+    if (
+        settings.compression_enabled
+        and len(body) >= settings.compression_min_bytes
+        and accepts_gzip(request)
+    ):
+        body = gzip.compress(body, compresslevel=settings.compression_level, mtime=0)
+        headers["Content-Encoding"] = "gzip"
     return conditional_response(
         request, body, etag=entity_tag(body), cache_control=cache_control, headers=headers
     )
@@ -145,7 +153,7 @@ async def cached_json(
         entry = await cache.get_or_load(
             cache_name, entity, version, key, negotiated if gzipped else encoded
         )
-    headers = {"Vary": "Accept-Encoding"} if settings.compression_enabled else {}
+    headers = vary(settings)
     if entry[ETAG_LEN : ETAG_LEN + 1] == GZIP:
         headers["Content-Encoding"] = "gzip"
     return conditional_response(
@@ -181,9 +189,8 @@ async def private_revalidated(
     variant = f"etag/{'gzip' if gzipped else 'identity'}/{digest}"
     version, kept = await cache.lookup(cache_name, entity, variant)
     if kept is not None and not_modified(request, kept):
-        vary = {"Vary": "Accept-Encoding"} if ctx.settings.compression_enabled else {}
         return conditional_response(
-            request, b"", etag=kept, cache_control=cache_control, headers=vary
+            request, b"", etag=kept, cache_control=cache_control, headers=vary(ctx.settings)
         )
     response = negotiated_json(request, await load(), cache_control=cache_control)
     etag = response.headers["etag"].encode()
