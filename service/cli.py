@@ -369,15 +369,13 @@ async def data_command(settings: Settings, args: argparse.Namespace) -> int:
             verb = "imported"
     finally:
         await storage.aclose()
-    # Here the orders are the list the file or the export held, so counting them is cheap.
-    orders = sum(1 for _ in data.orders)
+    order_ids = [o.id for o in data.orders]  # the list the file or the export held
     print(
         f"{verb} {len(data.stores)} stores, {len(data.menu_items)} menu items, "
-        f"{orders} orders ({storage.backend} <-> {args.file})"
+        f"{len(order_ids)} orders ({storage.backend} <-> {args.file})"
     )
     if args.data_command == "import":
-        written = [o.id for o in data.orders]
-        print(await invalidate_after_cli_write(settings, [s.id for s in data.stores], written))
+        print(await invalidate_after_cli_write(settings, [s.id for s in data.stores], order_ids))
     return 0
 
 
