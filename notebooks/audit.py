@@ -168,7 +168,8 @@ def export_html(report: Path) -> None:
 
 
 def comparison(report: Path, summary: dict[str, object]) -> str:
-    """Compares this run with BASE, else the previous report, else the committed baseline."""
+    """Compares this run with BASE, else the previous report of its profile, else the committed
+    baseline when it is of that profile."""
     chosen = os.environ.get("BASE")
     base_path = (
         Path(chosen)
@@ -177,10 +178,16 @@ def comparison(report: Path, summary: dict[str, object]) -> str:
         if REPORTS.exists()
         else None
     )
-    if base_path is None and BASELINE.exists():
+    baseline_fits = (
+        BASELINE.exists() and compare.load(BASELINE).get("profile") == summary["profile"]
+    )
+    if base_path is None and baseline_fits:
         base_path = BASELINE
     if base_path is None or not base_path.exists():
-        text = "comparison: no earlier report and no reports/baseline.json to compare with"
+        text = (
+            f"comparison: no earlier {summary['profile']} report and no reports/baseline.json "
+            "of that profile to compare with"
+        )
     else:
         base = compare.load(base_path)
         rows = compare.compare(base, summary)

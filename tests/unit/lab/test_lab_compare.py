@@ -122,6 +122,8 @@ def test_previous_report_prefers_the_newest_of_the_same_profile(tmp_path: Path) 
     current = tmp_path / "20261203T0000Z"
     assert compare.previous_report(tmp_path, current, "quick") == tmp_path / "20261201T0000Z"
     assert compare.previous_report(tmp_path, current, "full") == tmp_path / "20261202T0000Z"
+    # A run of another profile is no base: nothing rather than a comparison of profiles.
+    assert compare.previous_report(tmp_path, tmp_path / "20261202T0000Z", "full") is None
 
 
 def test_a_cost_whose_rounds_cross_zero_is_compared_on_its_verdict() -> None:
