@@ -30,7 +30,7 @@ from service.http.pickup_guard import PickupGuard
 from service.http.responses import JSONResponse
 from service.http.routes import ai, docs, health, orders, stores
 from service.http.routing import routes_by_path
-from service.observability import Metrics, RequestContextMiddleware, configure_logging
+from service.observability import Metrics, RequestContextMiddleware, accesslog, configure_logging
 from service.observability.build import build_commit
 from service.observability.middleware import metrics_endpoint
 from service.ratelimit import (
@@ -190,6 +190,7 @@ def create_app(
         finally:
             for close in reversed(closers):
                 await close()
+            accesslog.flush()
 
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(spec)

@@ -4,15 +4,24 @@ One line per request is the hottest log call there is: structlog's processor cha
 merge, level, timestamp, stack info, redaction, rendering) cost ~20 µs per line, a sixth of a
 cached read. This writer emits the same JSON object with the same fields in the same order
 (`method, route, path, status, duration_ms, event, request_id, level, timestamp, message`) in one
-orjson call and one write. Every other log line still goes through structlog.
+orjson call. Every other log line still goes through structlog.
+
+Lines are written once per turn of the event loop: the first line of a turn schedules the write
+(`call_soon`), and the lines of every response finished in that turn go out in one `write`
+instead of one syscall each (~4 µs of a cached read). A killed process can lose only the lines of
+the turn it died in; other log lines flush the pending access lines before their own
+(`ordered()`), so the output stays in order, and they are written at shutdown (the app's lifespan
+and `atexit`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, TextIO, cast
 
 import orjson
 
@@ -30,6 +39,7 @@ class AccessLineWriter:
             self._fd = None
         self._second = -1
         self._second_text = ""
+        self._pending: list[bytes] = []
 
     def _timestamp(self, now: float) -> str:
         # The same ISO-8601 UTC form as structlog's TimeStamper(fmt="iso", utc=True); the part
@@ -67,15 +77,50 @@ class AccessLineWriter:
             },
             option=orjson.OPT_APPEND_NEWLINE,
         )
-        if self._fd is not None:
-            # Straight to the file descriptor, one write per line, as unbuffered as structlog's
-            # print-and-flush: a crash loses nothing already answered. Every other writer to
-            # this stream flushes after each line, so no buffered text can be overtaken.
-            while line:
-                line = line[os.write(self._fd, line) :]
-        else:
+        if self._fd is None:
             self._stream.write(line.decode())
             self._stream.flush()
+            return
+        pending = self._pending
+        pending.append(line)
+        if len(pending) == 1:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: nothing would write it later
+                self.flush()
+
+    def flush(self) -> None:
+        """Writes the pending lines straight to the file descriptor (no text buffer in between,
+        so a writer that flushes after each line is never overtaken)."""
+        if not self._pending or self._fd is None:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        while data:
+            data = data[os.write(self._fd, data) :]
+
+    def ordered(self, stream: TextIO) -> TextIO:
+        """`stream` for the other log writers: each write first flushes the pending access
+        lines, so no line overtakes one logged before it."""
+        return cast(TextIO, _FlushingFirst(stream, self)) if self._fd is not None else stream
+
+
+class _FlushingFirst:
+    """A text stream whose writes flush the access writer's pending lines first."""
+
+    def __init__(self, stream: TextIO, writer: AccessLineWriter) -> None:
+        self._stream = stream
+        self._writer = writer
+
+    def write(self, text: str) -> int:
+        self._writer.flush()
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 _current: AccessLineWriter | None = None
@@ -83,7 +128,17 @@ _current: AccessLineWriter | None = None
 
 def install(writer: AccessLineWriter | None) -> None:
     global _current
+    flush()
     _current = writer
+
+
+def flush() -> None:
+    """Writes the installed writer's pending lines (shutdown, and `atexit`)."""
+    if _current is not None:
+        _current.flush()
+
+
+atexit.register(flush)
 
 
 def current() -> AccessLineWriter | None:

@@ -159,6 +159,16 @@ def configure_logging(
         if json
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    # Access lines skip the processor chain (accesslog.py) but keep its JSON shape and redaction;
+    # below info, or with console rendering, they go through structlog like any line.
+    writer = (
+        accesslog.AccessLineWriter(output, scrub=scrub_text)
+        if json and level_no <= logging.INFO
+        else None
+    )
+    accesslog.install(writer)
+    if writer is not None:
+        output = writer.ordered(output)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level_no),
@@ -172,13 +182,6 @@ def configure_logging(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
-    )
-    # Access lines skip the processor chain (accesslog.py) but keep its JSON shape and redaction;
-    # below info, or with console rendering, they go through structlog like any line.
-    accesslog.install(
-        accesslog.AccessLineWriter(output, scrub=scrub_text)
-        if json and level_no <= logging.INFO
-        else None
     )
     root = logging.getLogger()
     root.handlers = [handler]
