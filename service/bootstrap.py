@@ -23,7 +23,13 @@ from service.cache import MemoryCacheStore, ReadThroughCache
 from service.cache.base import CacheStore
 from service.cache.versioned import VersionedCache
 from service.config import Settings
-from service.http.caching import MENU_ENTITY, ORDER_ENTITY, STORE_ENTITY, STORES_ENTITY
+from service.http.caching import (
+    MENU_ENTITY,
+    ORDER_ENTITY,
+    SLOTS_ENTITY,
+    STORE_ENTITY,
+    STORES_ENTITY,
+)
 from service.http.context import AppContext, ReadinessCheck
 from service.http.routes.health import READINESS_TIMEOUT_S
 from service.observability import Metrics
@@ -169,7 +175,7 @@ async def invalidate_after_cli_write(
                 f"menus and order ETags for up to CACHE_TTL_SECONDS={settings.cache_ttl_seconds:g}s"
             )
         cache = VersionedCache(store, ReadThroughCache(store, ttl_s=settings.cache_ttl_seconds))
-        entities = [STORES_ENTITY]
+        entities = [STORES_ENTITY, SLOTS_ENTITY]
         for store_id in store_ids:
             entities += [
                 STORE_ENTITY.format(store_id=store_id),

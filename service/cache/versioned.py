@@ -65,7 +65,11 @@ class VersionedCache:
         version: str | None,
         variant: str,
         loader: Callable[[], Awaitable[bytes]],
+        *,
+        ttl_s: float | None = None,
     ) -> bytes:
+        """`ttl_s`: a lifetime shorter than the cache's own, for a value that goes stale with
+        the clock (the cache's TTL when None)."""
         if not self.readthrough.enabled:
             return await loader()
         claim = version is None
@@ -73,10 +77,10 @@ class VersionedCache:
             version = self._unclaimed.setdefault(entity, _new_version().decode())
         key = f"{entity}@{version}/{variant}"
         if not claim:
-            return await self.readthrough.get_or_load(cache_name, key, loader)
+            return await self.readthrough.get_or_load(cache_name, key, loader, ttl_s=ttl_s)
         try:
             # A loader that raises (nothing exists) stores nothing, and no version is claimed.
-            value = await self.readthrough.get_or_load(cache_name, key, loader)
+            value = await self.readthrough.get_or_load(cache_name, key, loader, ttl_s=ttl_s)
             await self.store.add(f"v:{entity}", version.encode(), VERSION_TTL_S)
         finally:
             self._unclaimed.pop(entity, None)

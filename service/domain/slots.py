@@ -52,6 +52,21 @@ def availability(
     return slots
 
 
+def next_change(store: Store, day: date, *, now: datetime) -> datetime | None:
+    """The first instant, from `now` on, at which `availability` of `day` changes by the clock
+    alone: a slot enters the booking horizon (at start - horizon), or stops being bookable
+    (just after start - lead time; that instant itself is returned). None when no slot of that
+    day ever will again. Orders and store edits change it too, but not by the clock."""
+    lead = timedelta(minutes=store.lead_time_minutes)
+    changes = [
+        instant
+        for start, _ in day_slots(store, day)
+        for instant in (start - BOOKING_HORIZON, start - lead)
+        if instant >= now
+    ]
+    return min(changes, default=None)
+
+
 def check_bookable(store: Store, start: datetime, *, now: datetime) -> datetime:
     """Return the slot start normalised to UTC, or raise why it cannot be booked. Whether the
     slot still has room is decided by `booking.ensure_room`, atomically, in the repository."""

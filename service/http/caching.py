@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -40,6 +41,8 @@ STORES_ENTITY = "stores"
 STORE_ENTITY = "store:{store_id}"
 MENU_ENTITY = "menu:{store_id}"
 ORDER_ENTITY = "order:{order_id}"  # only the ETag of the customer's view (private_revalidated)
+# Only the ETags of slot lists (revalidated): every order write and store edit changes them.
+SLOTS_ENTITY = "slots"
 
 
 def accepts_gzip(request: Request) -> bool:
@@ -178,29 +181,71 @@ async def private_revalidated(
     last full answer, never the body (it is personal), under a digest of the credential that
     read it: only a caller presenting the same credential can be answered 304 from it, and a
     write to the entity (its endpoint's `invalidates`) retires it. Anything else (no match, a
-    miss, another credential) reads through `load`, which checks the credential as before.
-    Only a conditional request touches the cache, so a plain read costs what it did."""
+    miss, another credential) reads through `load`, which checks the credential as before."""
+
+    async def view() -> tuple[Any, datetime | None]:
+        return await load(), None
+
+    digest = hashlib.blake2b(credential.encode(), digest_size=16).hexdigest()
+    return await revalidated(
+        request,
+        cache_name=cache_name,
+        entity=entity,
+        variant=digest,
+        load=view,
+        cache_control=cache_control,
+    )
+
+
+async def revalidated(
+    request: Request,
+    *,
+    cache_name: str,
+    entity: str,
+    variant: str,
+    load: Callable[[], Awaitable[tuple[Any, datetime | None]]],
+    cache_control: str,
+    now: datetime | None = None,
+) -> Response:
+    """A read answered in full through `load` (no body is cached), whose revalidation is
+    answered from the ETag kept for `variant` with no backend work, until a write to the entity
+    retires it or, when `load` also returns the instant its answer changes by the clock alone
+    (slots stop being bookable), until that instant (`now` is the app's clock then). Only a
+    request with If-None-Match touches the cache, so a plain read costs what it did."""
     if not any(name == b"if-none-match" for name, _ in request.scope["headers"]):
-        return negotiated_json(request, await load(), cache_control=cache_control)
+        content, _ = await load()
+        return negotiated_json(request, content, cache_control=cache_control)
     ctx = context(request)
     cache = ctx.cache
     gzipped = ctx.settings.compression_enabled and accepts_gzip(request)
-    digest = hashlib.blake2b(credential.encode(), digest_size=16).hexdigest()
-    variant = f"etag/{'gzip' if gzipped else 'identity'}/{digest}"
+    variant = f"etag/{'gzip' if gzipped else 'identity'}/{variant}"
     version, kept = await cache.lookup(cache_name, entity, variant)
-    if kept is not None and not_modified(request, kept):
+    etag_kept = kept[:ETAG_LEN] if kept is not None else None
+    if (
+        kept
+        and now is not None
+        and len(kept) > ETAG_LEN
+        and now.timestamp() >= float(kept[ETAG_LEN:])
+    ):
+        etag_kept = None  # its answer has changed with the clock since
+    if etag_kept is not None and not_modified(request, etag_kept):
         return conditional_response(
-            request, b"", etag=kept, cache_control=cache_control, headers=vary(ctx.settings)
+            request, b"", etag=etag_kept, cache_control=cache_control, headers=vary(ctx.settings)
         )
-    response = negotiated_json(request, await load(), cache_control=cache_control)
+    content, changes_at = await load()
+    response = negotiated_json(request, content, cache_control=cache_control)
     etag = response.headers["etag"].encode()
     if kept is None:
+        value, ttl_s = etag, None
+        if changes_at is not None and now is not None:
+            value += repr(changes_at.timestamp()).encode()
+            ttl_s = max((changes_at - now).total_seconds(), 0.001)
 
         async def current() -> bytes:
-            return etag
+            return value
 
-        await cache.get_or_load(cache_name, entity, version, variant, current)
-    elif kept != etag:
+        await cache.get_or_load(cache_name, entity, version, variant, current, ttl_s=ttl_s)
+    elif etag_kept is not None and etag_kept != etag:
         # Changed without a write through the API (a restore from a file, say): start over.
         await cache.invalidate(entity)
     return response

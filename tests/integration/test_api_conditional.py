@@ -1,15 +1,18 @@
 """Conditional requests: a client that has the body gets a 304, not the body again. On cached
-public reads, and when a customer revalidates its own order, the service does no backend work
-to say so (for the order, only the ETag is kept, under a digest of the token that read it);
-slots are still computed, but the body is not sent again."""
+public reads, when a customer revalidates its own order and when a day's slots are revalidated,
+the service does no backend work to say so (for the order and the slots only the ETag is kept:
+under a digest of the token that read the order; for the slots until an order or store write,
+or the clock, changes them)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from tests.conftest import Clock
 from tests.integration.conftest import open_shop
 from tests.integration.test_api_cache_metrics import cached_client as cached_client  # the fixture
 from tests.integration.test_api_cache_metrics import metric, store_with_items
@@ -169,3 +172,77 @@ def test_a_customer_revalidating_its_order_costs_no_backend_work_and_writes_reti
     cached_client.post(f"{url}/cancel", headers=mine).raise_for_status()
     cancelled = cached_client.get(url, headers={**mine, "If-None-Match": accepted.headers["etag"]})
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+
+def test_a_day_s_slots_revalidate_without_backend_work_until_an_order_or_store_write(
+    cached_client: TestClient, staff: dict[str, str], clock: Clock
+) -> None:
+    # Between two lead-time edges (at 08:00 sharp the 08:15 slot is about to close, so a kept
+    # ETag would be due at once).
+    clock.now += timedelta(minutes=5)
+    shop = open_shop(cached_client, staff)
+    url = f"/v1/stores/{shop['store']['id']}/slots"
+    day = {"date": "2026-12-01"}
+    gzip = {"Accept-Encoding": "gzip"}
+
+    def revalidate(etag: str) -> Any:
+        return cached_client.get(url, params=day, headers={**gzip, "If-None-Match": etag})
+
+    etag = cached_client.get(url, params=day, headers=gzip).headers["etag"]
+    assert revalidate(etag).status_code == 304  # computes once more, and keeps the ETag
+    reads = metric(cached_client, "db_queries_total", query="held_by_slot")
+    for _ in range(3):
+        polled = revalidate(etag)
+        assert polled.status_code == 304 and polled.content == b""
+        assert polled.headers["etag"] == etag
+        assert polled.headers["cache-control"] == "public, no-cache"
+        assert polled.headers["vary"] == "Accept-Encoding"
+    assert metric(cached_client, "db_queries_total", query="held_by_slot") == reads
+
+    # An order takes capacity: the kept ETag is retired and the new list comes in full.
+    order = place(cached_client, shop).json()
+    booked = revalidate(etag)
+    assert booked.status_code == 200 and booked.headers["etag"] != etag
+    assert revalidate(booked.headers["etag"]).status_code == 304
+    # Cancelling gives the capacity back: the list is the one from before the order again.
+    cancel = f"/v1/orders/{order['id']}/cancel"
+    cached_client.post(cancel, headers={"X-Order-Token": order["order_token"]}).raise_for_status()
+    freed = revalidate(booked.headers["etag"])
+    assert freed.status_code == 200 and freed.headers["etag"] == etag
+    # A store edit (capacity) changes every slot.
+    assert revalidate(etag).status_code == 304
+    store = f"/v1/stores/{shop['store']['id']}"
+    cached_client.patch(store, json={"slot_capacity": 9}, headers=staff).raise_for_status()
+    edited = revalidate(etag)
+    assert edited.status_code == 200
+    assert {s["capacity"] for s in edited.json()["items"]} == {9}
+
+
+def test_a_kept_slots_etag_is_not_trusted_past_a_change_by_the_clock(
+    cached_client: TestClient, staff: dict[str, str], clock: Clock
+) -> None:
+    # 06:50 UTC (London in winter): the 07:15 slot stops being bookable just after 07:00
+    # (15 minutes' lead time); a kept ETag is trusted for 30 s at most.
+    clock.now = datetime(2026, 12, 1, 6, 50, tzinfo=UTC)
+    shop = open_shop(cached_client, staff)
+    url = f"/v1/stores/{shop['store']['id']}/slots"
+    day = {"date": "2026-12-01"}
+
+    def reads() -> float:
+        return metric(cached_client, "db_queries_total", query="held_by_slot")
+
+    etag = cached_client.get(url, params=day).headers["etag"]
+    assert cached_client.get(url, params=day, headers={"If-None-Match": etag}).status_code == 304
+    before = reads()
+    clock.now += timedelta(seconds=20)
+    assert cached_client.get(url, params=day, headers={"If-None-Match": etag}).status_code == 304
+    assert reads() == before  # answered from the kept ETag
+    clock.now += timedelta(seconds=10)
+    assert cached_client.get(url, params=day, headers={"If-None-Match": etag}).status_code == 304
+    assert reads() == before + 1  # 30 s on: computed again (and unchanged)
+
+    clock.now = datetime(2026, 12, 1, 7, 0, 1, tzinfo=UTC)
+    later = cached_client.get(url, params=day, headers={"If-None-Match": etag})
+    assert later.status_code == 200
+    bookable = {s["start"][11:16]: s["bookable"] for s in later.json()["items"]}
+    assert bookable["07:15"] is False and bookable["07:30"] is True

@@ -15,6 +15,7 @@ from service.http.auth import principal
 from service.http.caching import (
     ORDER_ENTITY,
     PRIVATE_CACHE_CONTROL,
+    SLOTS_ENTITY,
     negotiated_json,
     private_revalidated,
 )
@@ -171,7 +172,7 @@ ENDPOINTS = [
         errors=(404, 409),
         headers=("Idempotency-Key",),
         rate_limit="orders",
-        invalidates=(),  # a new order has no kept ETag yet; slots are never cached
+        invalidates=(SLOTS_ENTITY,),  # a new order has no kept ETag yet; its slot fills
     ),
     Endpoint(
         "GET",
@@ -191,7 +192,7 @@ ENDPOINTS = [
         s.OrderViewOut,
         auth="order",
         errors=(409,),
-        invalidates=(ORDER_ENTITY,),
+        invalidates=(ORDER_ENTITY, SLOTS_ENTITY),
     ),
     Endpoint(
         "POST",
@@ -203,7 +204,7 @@ ENDPOINTS = [
         body=s.StatusIn,
         auth="staff",
         errors=(409,),
-        invalidates=(ORDER_ENTITY,),
+        invalidates=(ORDER_ENTITY, SLOTS_ENTITY),
     ),
     Endpoint(
         "POST",
@@ -217,7 +218,7 @@ ENDPOINTS = [
         errors=(409,),
         # Per order, whoever asks, but only authenticated, well-formed attempts: the handler
         # counts them (http/pickup_guard.py), failing closed when the count is unavailable.
-        invalidates=(ORDER_ENTITY,),
+        invalidates=(ORDER_ENTITY, SLOTS_ENTITY),
     ),
     Endpoint(
         "GET",

@@ -1,29 +1,34 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from service.domain import slots
 from service.domain.models import WEEKDAYS, OpeningInterval
 from service.http import parsing, presenters
 from service.http import schemas as s
 from service.http.auth import principal
 from service.http.caching import (
     MENU_ENTITY,
+    SLOTS_ENTITY,
     STORE_ENTITY,
     STORES_ENTITY,
     VOLATILE_CACHE_CONTROL,
     cached_json,
-    negotiated_json,
+    revalidated,
 )
 from service.http.context import context
 from service.http.endpoint import Endpoint
 from service.http.responses import JSONResponse
 from service.ports import Catalogue
 from service.usecases import stores
+
+# How long a kept slots ETag is trusted at most (see get_slots).
+SLOTS_KEPT = timedelta(seconds=30)
 
 
 async def list_stores(request: Request) -> Response:
@@ -80,14 +85,29 @@ async def get_menu(request: Request) -> Response:
 
 
 async def get_slots(request: Request) -> Response:
+    """A revalidation (If-None-Match) is answered 304 from the ETag kept for this store and day,
+    with no backend work, until an order or store write retires it (SLOTS_ENTITY), a slot
+    changes by the clock (slots.next_change), or SLOTS_KEPT passes: workers with their own
+    in-process cache do not see each other's orders, so none trusts a kept ETag for longer."""
     store_id = parsing.path_id(request, "store_id", "store")
     q = parsing.query(request, s.SlotsQuery)
     ctx = context(request)
-    _, found = await stores.get_slots(ctx.repo, store_id, q.date, now=ctx.clock())
-    return negotiated_json(
+    now = ctx.clock()
+
+    async def view() -> tuple[Any, datetime]:
+        store, found = await stores.get_slots(ctx.repo, store_id, q.date, now=now)
+        changes = slots.next_change(store, q.date, now=now)
+        kept_until = now + SLOTS_KEPT if changes is None else min(changes, now + SLOTS_KEPT)
+        return presenters.page([presenters.slot(x) for x in found], None), kept_until
+
+    return await revalidated(
         request,
-        presenters.page([presenters.slot(x) for x in found], None),
+        cache_name="slots",
+        entity=SLOTS_ENTITY,
+        variant=f"{store_id}/{q.date.isoformat()}",
+        load=view,
         cache_control=VOLATILE_CACHE_CONTROL,
+        now=now,
     )
 
 
@@ -186,7 +206,7 @@ ENDPOINTS = [
         s.StoreOut,
         body=s.StorePatch,
         auth="staff",
-        invalidates=(STORES_ENTITY, STORE_ENTITY),
+        invalidates=(STORES_ENTITY, STORE_ENTITY, SLOTS_ENTITY),
     ),
     Endpoint(
         "POST",

@@ -136,3 +136,29 @@ def test_an_offset_slot_start_is_normalised_to_utc() -> None:
     assert slots.check_bookable(make_store(), start, now=NOW) == datetime(
         2026, 12, 1, 10, tzinfo=UTC
     )
+
+
+@pytest.mark.parametrize(
+    "now",
+    [NOW - timedelta(days=31), NOW - timedelta(hours=2), NOW, NOW + timedelta(minutes=7)],
+    ids=["before the horizon", "before opening", "at a lead-time edge", "between edges"],
+)
+def test_a_day_s_availability_holds_until_its_next_change_by_the_clock_and_not_after(
+    now: datetime,
+) -> None:
+    store = make_store(lead_time_minutes=30)
+    day = NOW.date()
+    seen = slots.availability(store, day, now=now, held={})
+
+    change = slots.next_change(store, day, now=now)
+
+    assert change is not None and change >= now
+    for moment in (now + (change - now) / 2, change - timedelta(microseconds=1)):
+        if moment >= now:
+            assert slots.availability(store, day, now=moment, held={}) == seen
+    assert slots.availability(store, day, now=change + timedelta(seconds=1), held={}) != seen
+
+
+def test_a_day_whose_slots_have_all_passed_never_changes_by_the_clock() -> None:
+    store = make_store()
+    assert slots.next_change(store, NOW.date(), now=NOW + timedelta(hours=13)) is None
