@@ -14,11 +14,12 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.envelope import error_response
 from service.observability import accesslog
 from service.observability.metrics import Metrics
+from service.response_headers import response_start
 
 REQUEST_ID_HEADER = "x-request-id"
 _HEADER_NAME = REQUEST_ID_HEADER.encode("latin-1")
@@ -109,26 +110,20 @@ class RequestContextMiddleware:
         request_id = (
             _incoming_request_id(scope) or f"{self._id_prefix}{next(self._id_counter):016x}"
         )
-        header_value = request_id.encode("latin-1")
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        # Stays 500 if the app raises before starting a response: the server will answer 500.
-        status = 500
-
-        async def send_with_request_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                # Appended as is: this middleware owns the header, and a plain append is much
-                # cheaper than MutableHeaders' search-and-replace on every response.
-                message["headers"] = [*message.get("headers", ()), (_HEADER_NAME, header_value)]
-            await send(message)
+        # The one send wrapper of the header layers (service/response_headers.py) appends the
+        # id as a raw pair (this middleware owns the field) and records the status, which stays
+        # 500 if the app raises before starting a response: the server will answer 500.
+        start, send = response_start(scope, send)
+        start.appended.append((_HEADER_NAME, request_id.encode("latin-1")))
 
         # bind/reset rather than `bound_contextvars`, which first copies every bound variable.
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            await self.app(scope, receive, send_with_request_id)
+            await self.app(scope, receive, send)
         finally:
+            status = start.status
             duration_s = time.perf_counter() - started
             route = route_template(scope)
             self.metrics.observe_request(scope["method"], route, status, duration_s)

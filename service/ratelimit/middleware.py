@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.domain.ids import canonical_id
 from service.envelope import error_response
 from service.ratelimit.identity import ClientIdentity
 from service.ratelimit.limiter import Decision, Limiter, LimiterUnavailable, RateLimit
+from service.response_headers import response_start
 
 HeaderDraft = Literal["draft-7", "draft-8"]
 
@@ -160,16 +161,11 @@ class RateLimitMiddleware:
             check, decision = counted[0]
         else:
             check, decision = min(counted, key=lambda cd: (cd[1].remaining, -cd[1].reset_after_s))
-        extra = self._raw_headers(check, decision)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                # Appended as raw pairs: nothing below sets these fields, and MutableHeaders'
-                # search-and-replace cost more than the counting itself.
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        # Appended as raw pairs at the response start by the one send wrapper of the header
+        # layers (service/response_headers.py): nothing below sets these fields.
+        start, send = response_start(scope, send)
+        start.appended += self._raw_headers(check, decision)
+        await self.app(scope, receive, send)
 
     def _checks(self, scope: Scope) -> list[_Check]:
         client = self.identity(scope)

@@ -13,7 +13,9 @@ Headers the app set itself win, so one route (say, an HTML docs page) can loosen
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.response_headers import DefaultHeaders, response_start
 
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
@@ -36,31 +38,17 @@ REMOVED = ("Server", "X-Powered-By")
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
-        # HSTS only behind TLS: sent over plain HTTP in development it would pin localhost to HTTPS
-        # in the browser for a year.
         headers = {**HEADERS, "Strict-Transport-Security": HSTS} if hsts else dict(HEADERS)
-        # Encoded once: this runs on every response, so no per-request header objects.
-        self.raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        self.removed = {name.lower().encode("latin-1") for name in REMOVED}
-        # Names that send a response down the slow path: ours (the app's own value wins) and
-        # the ones we strip. Starlette's header names are already lower-case.
-        self.special = {name for name, _ in self.raw} | self.removed
+        self.defaults = DefaultHeaders(
+            [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
+            [name.lower().encode("latin-1") for name in REMOVED],
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                existing = list(message.get("headers", ()))
-                if not any(name.lower() in self.special for name, _ in existing):
-                    message["headers"] = existing + self.raw
-                else:
-                    present = {name.lower() for name, _ in existing}
-                    kept = [(n, v) for n, v in existing if n.lower() not in self.removed]
-                    # Headers the app set itself win.
-                    message["headers"] = kept + [(n, v) for n, v in self.raw if n not in present]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        # Added at the response start by the one send wrapper (service/response_headers.py).
+        start, send = response_start(scope, send)
+        start.defaults = self.defaults
+        await self.app(scope, receive, send)

@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.response_headers import response_start
 
 ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -28,18 +30,12 @@ class UnexpectedErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        # Whether the response started is recorded by the one send wrapper of the header layers.
+        start, send = response_start(scope, send)
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, send)
         except Exception as exc:
-            if started:
+            if start.started:
                 raise
             response = await self.handler(Request(scope, receive), exc)
             await response(scope, receive, send)
