@@ -45,6 +45,7 @@ class ClientIdentity:
         # Strict parsing: "10.0.0.1/8" is likelier a typo than an intent, so refuse it at start-up.
         self.trusted_proxies = tuple(ipaddress.ip_network(p) for p in trusted_proxies)
         self.ipv6_prefix = ipv6_prefix
+        self._trusts = self.trusts_proxies
         # One warning per instance; the app builds one instance per process.
         self._warned_untrusted_xff = False
         # Parsing addresses (ipaddress) cost more than the rest of a limiter decision; a client
@@ -58,17 +59,22 @@ class ClientIdentity:
     def __call__(self, scope: Scope) -> str:
         client = scope.get("client")
         peer = str(client[0]) if client else ""
-        raw = [v for k, v in scope.get("headers", ()) if k == b"x-forwarded-for"]
-        if not self.trusts_proxies:
-            if raw and not self._warned_untrusted_xff:
+        if not self._trusts:
+            # The header is never read, so it is no part of the key; it is looked for only
+            # until the one warning about it has been given.
+            if not self._warned_untrusted_xff and any(
+                k == b"x-forwarded-for" for k, _ in scope.get("headers", ())
+            ):
                 self._warned_untrusted_xff = True
                 log.warning(
                     "x_forwarded_for_ignored",
                     reason="no proxy is trusted, so every client behind a proxy would share "
                     "the proxy's limit; set trust_proxy_hops or trusted_proxies if one is in front",
                 )
-            memo_key: object = peer  # the header is never read, so it is no part of the key
+            memo_key: object = peer
+            raw: list[bytes] = []
         else:
+            raw = [v for k, v in scope.get("headers", ()) if k == b"x-forwarded-for"]
             memo_key = (peer, *raw)
         found = self._memo.get(memo_key)
         if found is None:

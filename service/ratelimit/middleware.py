@@ -67,8 +67,7 @@ RouteSpec = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Check:
+class _Check(NamedTuple):
     name: str
     policy: RateLimit
     key: str
@@ -117,15 +116,26 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if len(checks) == 1:
-            # Most requests meet only the default policy: no task per check for them.
-            results = [await self.limiter.hit(checks[0].policy, checks[0].key)]
-        else:
-            results = await asyncio.gather(*(self.limiter.hit(c.policy, c.key) for c in checks))
-
+            # Most requests meet only the default policy: one decision, taken at once when the
+            # limiter counts in this process, and no list, task or comprehension around it.
+            check = checks[0]
+            result = self.limiter.decide_now(check.policy, check.key) or await self.limiter.hit(
+                check.policy, check.key
+            )
+            if isinstance(result, LimiterUnavailable):
+                await self._unavailable(scope, receive, send)
+            elif result.degraded:
+                await self.app(scope, receive, send)  # counted nothing: nothing to advertise
+            elif not result.allowed:
+                await self._refuse(scope, receive, send, check, result)
+            else:
+                start, send = response_start(scope, send)
+                start.appended += self._raw_headers(check, result)
+                await self.app(scope, receive, send)
+            return
+        results = await asyncio.gather(*(self.limiter.hit(c.policy, c.key) for c in checks))
         if any(isinstance(r, LimiterUnavailable) for r in results):
-            await error_response(
-                503, "rate_limiter_unavailable", "rate limiting is unavailable", {}
-            )(scope, receive, send)
+            await self._unavailable(scope, receive, send)
             return
         # A degraded decision (storage failed open) counted nothing: it neither refuses the request
         # nor is advertised in headers.
@@ -138,20 +148,7 @@ class RateLimitMiddleware:
         if denied:
             # The client may come back only when every refusing policy allows it again.
             check, decision = max(denied, key=lambda cd: cd[1].reset_after_s)
-            retry = decision.reset_after_s
-            response = error_response(
-                429,
-                "rate_limited",
-                f"too many requests; retry after {retry} s",
-                {
-                    "limit": decision.limit,
-                    "window_s": check.policy.window_s,
-                    "retry_after_s": retry,
-                },
-            )
-            response.headers.update(self._headers(check, decision))
-            response.headers["Retry-After"] = str(retry)
-            await response(scope, receive, send)
+            await self._refuse(scope, receive, send, check, decision)
             return
         if not counted:
             await self.app(scope, receive, send)
@@ -166,6 +163,25 @@ class RateLimitMiddleware:
         start, send = response_start(scope, send)
         start.appended += self._raw_headers(check, decision)
         await self.app(scope, receive, send)
+
+    async def _unavailable(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await error_response(503, "rate_limiter_unavailable", "rate limiting is unavailable", {})(
+            scope, receive, send
+        )
+
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, check: _Check, decision: Decision
+    ) -> None:
+        retry = decision.reset_after_s
+        response = error_response(
+            429,
+            "rate_limited",
+            f"too many requests; retry after {retry} s",
+            {"limit": decision.limit, "window_s": check.policy.window_s, "retry_after_s": retry},
+        )
+        response.headers.update(self._headers(check, decision))
+        response.headers["Retry-After"] = str(retry)
+        await response(scope, receive, send)
 
     def _checks(self, scope: Scope) -> list[_Check]:
         client = self.identity(scope)
