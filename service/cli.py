@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -204,6 +205,7 @@ def serve(settings: Settings) -> int:
     from service.http.protocol import GuardedHttpToolsProtocol
     from service.preflight import EXIT_DEPENDENCY, preflight
 
+    own_metrics_dir = settings.prometheus_multiproc_dir is None
     settings = prepare_worker_environment(settings)
     if settings.data_backend == "json":
         # Refuse before binding the port when another process writes the file; the worker takes
@@ -267,6 +269,10 @@ def serve(settings: Settings) -> int:
         pass
     finally:
         sock.close()
+        if own_metrics_dir and settings.prometheus_multiproc_dir is not None:
+            # The workers' metric files lived in a folder made for this run (several workers,
+            # no PROMETHEUS_MULTIPROC_DIR given): nothing reads them once the server is gone.
+            shutil.rmtree(settings.prometheus_multiproc_dir, ignore_errors=True)
     if config.workers == 1 and not server.started:
         return 3  # as uvicorn.run: the application failed to start
     return 0

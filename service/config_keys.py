@@ -258,7 +258,9 @@ class ObservabilitySettings(BaseModel):
         "production while METRICS_ENABLED is true",
     )
     prometheus_multiproc_dir: Path | None = Field(
-        None, description="Shared metrics directory when WEB_CONCURRENCY>1 (pickup serve makes one)"
+        None,
+        description="Shared metrics directory when WEB_CONCURRENCY>1 "
+        "(else pickup serve makes one, removed at exit)",
     )
     build_commit: str = Field(
         "",

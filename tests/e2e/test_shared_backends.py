@@ -98,10 +98,15 @@ def test_a_write_through_one_process_is_read_fresh_through_the_other(
 
 
 def test_metrics_count_every_worker(database_url: str, tmp_path: Path) -> None:
-    with Server(shared_env(database_url, WEB_CONCURRENCY="2"), cwd=tmp_path) as server:
+    temp = tmp_path / "temp"  # where the server makes its workers' metrics folder
+    temp.mkdir()
+    env = shared_env(database_url, WEB_CONCURRENCY="2", TMPDIR=str(temp))
+    with Server(env, cwd=tmp_path) as server:
         for _ in range(60):  # fresh connections spread over both workers
             httpx.get(f"{server.url}/healthz")
         text = httpx.get(f"{server.url}/metrics").text
+        assert len(list(temp.glob("pickup-metrics-*"))) == 1
+    assert list(temp.glob("pickup-metrics-*")) == []  # removed when the server stopped
     served = sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
