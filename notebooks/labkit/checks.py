@@ -217,7 +217,7 @@ CHECKS: dict[str, Check] = {
             10,
             "µs",
             how="CPU µs/request with the limiter on minus off, per round, in one process "
-            "(labkit/inproc.py: the service's own protocol and app fed from memory)",
+            "(service/measure.py: the service's own protocol and app fed from memory)",
         ),
         _c(
             "access_log_cost",
@@ -227,7 +227,7 @@ CHECKS: dict[str, Check] = {
             6,
             "µs",
             how="CPU µs/request with the access log on minus off, per round, in one process "
-            "(labkit/inproc.py: the service's own protocol and app fed from memory)",
+            "(service/measure.py: the service's own protocol and app fed from memory)",
         ),
         _c(
             "idle_rss",

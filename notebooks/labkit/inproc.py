@@ -1,150 +1,23 @@
-"""What one layer costs per request, measured inside one process: the service's real uvicorn
-protocol (service/http/protocol.py) and app, fed requests from memory instead of a socket.
+"""What one layer costs per request, measured inside one process (service/measure.py: the
+service's real uvicorn protocol and app fed requests from memory, run here as a subprocess, the
+lab's one way into the service besides HTTP).
 
 The wrk waterfall (overall section) takes the difference of two ~140 µs figures measured a
 second apart across processes; on a shared 2-core machine each moves by ±10 % from round to
-round, so a 5-10 µs layer drowns in ±20 µs of noise. Here every configuration is an app in the
-same process on the same event loop (uvloop, as served); each round runs one batch of every
-configuration in a rotated order, and a batch's cost is the process's CPU time over its
-requests. What is left out is the kernel's part of a socket (the same for every configuration,
-so it cancels out of a difference) and the event loop's polling.
-
-Requests go through `CONNECTIONS` keep-alive connections at once, as a loaded server sees
-them: the access lines of the responses finished in one loop turn are written together, to a
-real file, as in production.
-
-Run as `python -m labkit.inproc SPEC.json OUT.json` (the notebook does, in a subprocess pinned
-to one core): SPEC names the configurations (settings as `pickup serve` takes them), the path and
-headers of the request, rounds and batch size; OUT gets the CPU µs per request of every batch."""
+round, so a 5-10 µs layer drowns in ±20 µs of noise. In one process every configuration runs
+on the same event loop, batches interleaved in rotated rounds; what is left out is the kernel's
+part of a socket (the same for every configuration, so it cancels out of a difference) and the
+event loop's polling."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
-
-CONNECTIONS = 8
-
-
-class _Socket(asyncio.Transport):
-    """The connection's far end: counts the responses it is sent by status, keeps nothing."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.statuses: dict[str, int] = {}
-        self.closed = False
-
-    def write(self, data: Any) -> None:
-        if bytes(data[:9]) == b"HTTP/1.1 ":
-            status = bytes(data[9:12]).decode()
-            self.statuses[status] = self.statuses.get(status, 0) + 1
-
-    def close(self) -> None:
-        self.closed = True
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 40000)}.get(
-            name, default
-        )
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-
-async def _serve(app: Any, settings: Any) -> tuple[Any, list[tuple[Any, _Socket]], Any]:
-    import uvicorn
-    from uvicorn.server import ServerState
-
-    from service.http.protocol import GuardedHttpToolsProtocol
-
-    # As `pickup serve` configures uvicorn (service/cli.py), minus the socket.
-    config = uvicorn.Config(
-        app,
-        loop="none",
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        server_header=False,
-        limit_concurrency=settings.max_connections,
-        timeout_keep_alive=settings.keep_alive_timeout_s,
-    )
-    config.load()
-    state = ServerState()
-    connections = []
-    for _ in range(CONNECTIONS):
-        protocol = GuardedHttpToolsProtocol(
-            config,
-            state,
-            {},
-            max_header_bytes=settings.max_header_bytes,
-            header_timeout_s=settings.header_timeout_s,
-        )
-        socket = _Socket()
-        protocol.connection_made(socket)
-        connections.append((protocol, socket))
-    return config, connections, state
-
-
-async def _batch(connections: list[tuple[Any, _Socket]], state: Any, request: bytes, n: int) -> int:
-    done = 0
-    while done < n:
-        for protocol, _ in connections:
-            protocol.data_received(request)
-        while state.tasks:
-            await asyncio.wait(set(state.tasks))
-        await asyncio.sleep(0)  # the turn after: the access lines are written
-        done += len(connections)
-    return done
-
-
-async def measure(spec: dict[str, Any]) -> dict[str, Any]:
-    from service.app import create_app
-    from service.config import load_settings
-
-    request = f"GET {spec['path']} HTTP/1.1\r\nHost: lab\r\n".encode()
-    request += b"".join(f"{k}: {v}\r\n".encode() for k, v in spec.get("headers", {}).items())
-    request += b"\r\n"
-    apps = {}
-    stacks = []
-    for name, values in spec["configs"].items():
-        settings = load_settings(values, env_file=None)
-        app = create_app(settings)
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        stacks.append(lifespan)
-        _, connections, state = await _serve(app, settings)
-        await _batch(connections, state, request, spec["batch"] // 4)  # warm: fill the cache
-        apps[name] = (connections, state)
-    names = list(apps)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(spec["rounds"]):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            connections, state = apps[name]
-            before = time.process_time()
-            served = await _batch(connections, state, request, spec["batch"])
-            samples[name].append((time.process_time() - before) / served * 1e6)
-    statuses: dict[str, dict[str, int]] = {}
-    for name in names:
-        counts = statuses[name] = {}
-        for _, socket in apps[name][0]:
-            for status, n in socket.statuses.items():
-                counts[status] = counts.get(status, 0) + n
-    for lifespan in reversed(stacks):
-        await lifespan.__aexit__(None, None, None)
-    return {"cpu_us_per_request": samples, "statuses": statuses}
 
 
 def run(
@@ -180,10 +53,10 @@ def run(
     }
     (work / "inproc-spec.json").write_text(json.dumps(spec))
     out = work / "inproc-result.json"
-    args = [sys.executable, "-m", "labkit.inproc", str(work / "inproc-spec.json"), str(out)]
+    args = [sys.executable, "-m", "service.measure", str(work / "inproc-spec.json"), str(out)]
     if cpus:
         args = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *args]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     subprocess.run(args, check=True, env=env, timeout=600, cwd=work)
     result = json.loads(out.read_text())
     # A configuration that answered anything but 200 measured something else than the read.
@@ -197,19 +70,3 @@ def run(
 def differences(samples: dict[str, list[float]], base: str, other: str) -> list[float]:
     """Per round: `base` minus `other` (a layer's cost when `other` is `base` without it)."""
     return [a - b for a, b in zip(samples[base], samples[other], strict=True)]
-
-
-def main(argv: list[str]) -> int:
-    import uvloop
-
-    spec = json.loads(Path(argv[1]).read_text())
-    # The access lines go where a served process's stdout goes in the lab: a file.
-    log = os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(log, 1)
-    result = uvloop.run(measure(spec))
-    Path(argv[2]).write_text(json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -15,7 +15,8 @@ def test_only_config_reads_the_environment() -> None:
     assert readers == []
 
 
-def test_the_lab_and_load_tests_talk_to_the_service_only_over_http() -> None:
+def test_the_lab_and_load_tests_never_import_the_service() -> None:
+    # They reach it over HTTP, or run it as a process (`pickup serve`, `python -m service.measure`).
     offenders = [
         path.relative_to(SERVICE.parent).as_posix()
         for folder in ("loadtests", "notebooks")

@@ -38,7 +38,11 @@ REMOVED = ("Server", "X-Powered-By")
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app = app
+        # HSTS only behind TLS: sent over plain HTTP in development it would pin localhost to HTTPS
+        # in the browser for a year.
         headers = {**HEADERS, "Strict-Transport-Security": HSTS} if hsts else dict(HEADERS)
+        # Encoded once: this runs on every response, so no per-request header objects. Headers
+        # the app set itself win; REMOVED ones are stripped (DefaultHeaders).
         self.defaults = DefaultHeaders(
             [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
             [name.lower().encode("latin-1") for name in REMOVED],
