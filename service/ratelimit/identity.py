@@ -62,15 +62,17 @@ class ClientIdentity:
         if not self._trusts:
             # The header is never read, so it is no part of the key; it is looked for only
             # until the one warning about it has been given.
-            if not self._warned_untrusted_xff and any(
-                k == b"x-forwarded-for" for k, _ in scope.get("headers", ())
-            ):
-                self._warned_untrusted_xff = True
-                log.warning(
-                    "x_forwarded_for_ignored",
-                    reason="no proxy is trusted, so every client behind a proxy would share "
-                    "the proxy's limit; set trust_proxy_hops or trusted_proxies if one is in front",
-                )
+            if not self._warned_untrusted_xff:
+                for name, _ in scope.get("headers", ()):
+                    if name == b"x-forwarded-for":
+                        self._warned_untrusted_xff = True
+                        log.warning(
+                            "x_forwarded_for_ignored",
+                            reason="no proxy is trusted, so every client behind a proxy would "
+                            "share the proxy's limit; set trust_proxy_hops or trusted_proxies if "
+                            "one is in front",
+                        )
+                        break
             memo_key: object = peer
             raw: list[bytes] = []
         else:
