@@ -120,18 +120,37 @@ class RateLimitMiddleware:
             and scope["method"] not in self._policy_methods
         ):
             # Most requests (reads) meet only the default policy: no route matching, no list.
-            client = self.identity(scope)
-            await self._one(
-                scope, receive, send, _Check("client", self.default_policy, f"client:{client}")
-            )
-            return
-        checks = self._checks(scope)
-        if not checks:
+            check = _Check("client", self.default_policy, f"client:{self.identity(scope)}")
+        else:
+            checks = self._checks(scope)
+            if not checks:
+                await self.app(scope, receive, send)
+                return
+            if len(checks) > 1:
+                await self._several(scope, receive, send, checks)
+                return
+            check = checks[0]
+        # One policy: decided at once when the limiter counts in this process, and no list,
+        # task or comprehension around it.
+        result = self.limiter.decide_now(check.policy, check.key) or await self.limiter.hit(
+            check.policy, check.key
+        )
+        if isinstance(result, LimiterUnavailable):
+            await self._unavailable(scope, receive, send)
+        elif result.degraded:
+            await self.app(scope, receive, send)  # counted nothing: nothing to advertise
+        elif not result.allowed:
+            await self._refuse(scope, receive, send, check, result)
+        else:
+            # Appended as raw pairs at the response start by the one send wrapper of the header
+            # layers (service/response_headers.py): nothing below sets these fields.
+            start, send = response_start(scope, send)
+            start.appended += self._raw_headers(check, result)
             await self.app(scope, receive, send)
-            return
-        if len(checks) == 1:
-            await self._one(scope, receive, send, checks[0])
-            return
+
+    async def _several(
+        self, scope: Scope, receive: Receive, send: Send, checks: list[_Check]
+    ) -> None:
         results = await asyncio.gather(*(self.limiter.hit(c.policy, c.key) for c in checks))
         if any(isinstance(r, LimiterUnavailable) for r in results):
             await self._unavailable(scope, receive, send)
@@ -162,25 +181,6 @@ class RateLimitMiddleware:
         start, send = response_start(scope, send)
         start.appended += self._raw_headers(check, decision)
         await self.app(scope, receive, send)
-
-    async def _one(self, scope: Scope, receive: Receive, send: Send, check: _Check) -> None:
-        """One policy: decided at once when the limiter counts in this process, and no list,
-        task or comprehension around it."""
-        result = self.limiter.decide_now(check.policy, check.key) or await self.limiter.hit(
-            check.policy, check.key
-        )
-        if isinstance(result, LimiterUnavailable):
-            await self._unavailable(scope, receive, send)
-        elif result.degraded:
-            await self.app(scope, receive, send)  # counted nothing: nothing to advertise
-        elif not result.allowed:
-            await self._refuse(scope, receive, send, check, result)
-        else:
-            # Appended as raw pairs at the response start by the one send wrapper of the header
-            # layers (service/response_headers.py): nothing below sets these fields.
-            start, send = response_start(scope, send)
-            start.appended += self._raw_headers(check, result)
-            await self.app(scope, receive, send)
 
     async def _unavailable(self, scope: Scope, receive: Receive, send: Send) -> None:
         await error_response(503, "rate_limiter_unavailable", "rate limiting is unavailable", {})(
