@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any, Literal, TextIO
 
@@ -127,6 +128,20 @@ def traceback_out_of_event(
     return event_dict
 
 
+# The id of the request being served, added to every line logged while serving it (set and
+# reset by the request context middleware). One variable set per request: structlog's
+# bind_contextvars/reset_contextvars look their variable up by name and cost ~1.5 µs a request.
+REQUEST_ID: ContextVar[str | None] = ContextVar("pickup_request_id", default=None)
+
+
+def add_request_id(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    # Where merge_contextvars would have put it: after the event's own keys, unless given.
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def add_message(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Platforms' log viewers (Railway) show the `message` field: the event, under that name."""
     event = event_dict.get("event")
@@ -146,6 +161,7 @@ def configure_logging(
     output = sys.stdout if stream is None else stream
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_request_id,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.envelope import error_response
 from service.observability import accesslog
+from service.observability.logging import REQUEST_ID
 from service.observability.metrics import Metrics
 from service.response_headers import response_start
 
@@ -118,8 +119,8 @@ class RequestContextMiddleware:
         start, send = response_start(scope, send)
         start.appended.append((_HEADER_NAME, request_id.encode("latin-1")))
 
-        # bind/reset rather than `bound_contextvars`, which first copies every bound variable.
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+        # Every line logged while serving this request carries its id (logging.add_request_id).
+        token = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send)
         finally:
@@ -140,7 +141,7 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(duration_s * 1000, 3),
                 )
-            structlog.contextvars.reset_contextvars(**tokens)
+            REQUEST_ID.reset(token)
 
 
 def metrics_endpoint(

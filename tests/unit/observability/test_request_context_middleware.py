@@ -15,7 +15,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
-from service.observability.logging import configure_logging
+from service.observability.logging import REQUEST_ID, configure_logging
 from service.observability.metrics import Metrics
 from service.observability.middleware import RequestContextMiddleware, metrics_endpoint
 
@@ -32,10 +32,15 @@ async def store(request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "store_id": request.path_params["store_id"],
-            "bound_request_id": structlog.contextvars.get_contextvars().get("request_id"),
+            "bound_request_id": REQUEST_ID.get(),
             "state_request_id": request.state.request_id,
         }
     )
+
+
+async def logs(request: Request) -> PlainTextResponse:
+    structlog.get_logger("service").info("inside_the_request", store_id=7)
+    return PlainTextResponse("logged")
 
 
 async def order(request: Request) -> PlainTextResponse:
@@ -59,6 +64,7 @@ def build_app(
         routes=[
             Route("/stores/{store_id:int}", store),
             Route("/boom", boom),
+            Route("/logs", logs),
             Mount("/v1", routes=[Route("/orders/{order_id}", order)]),
             Route("/metrics", metrics_endpoint(metrics, token)),
             WebSocketRoute("/ws", echo),
@@ -341,3 +347,19 @@ def test_no_access_line_is_written_above_the_info_level(metrics: Metrics) -> Non
 
     assert '"request"' not in buffer.getvalue()
     assert requests_counted(metrics, "/stores/{store_id}", "200") == 1
+
+
+def test_every_line_logged_while_serving_a_request_carries_its_id_and_no_line_after_it(
+    metrics: Metrics, json_output: io.StringIO
+) -> None:
+    client = TestClient(build_app(metrics))
+    given = client.get("/logs", headers={"X-Request-ID": "req-in-logs"})
+    generated = client.get("/logs").headers["x-request-id"]
+    structlog.get_logger("service").info("between_requests")
+
+    records = [json.loads(raw) for raw in json_output.getvalue().splitlines()]
+    inside = [r for r in records if r["event"] == "inside_the_request"]
+    assert [r["request_id"] for r in inside] == [given.headers["x-request-id"], generated]
+    assert all(r["store_id"] == 7 for r in inside)
+    (outside,) = [r for r in records if r["event"] == "between_requests"]
+    assert "request_id" not in outside
