@@ -14,14 +14,18 @@ statuses answered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 import uvloop
+from uvicorn.server import ServerState
 
 from service.app import create_app
 from service.config import load_settings
@@ -61,10 +65,7 @@ class _Socket(asyncio.Transport):
         pass
 
 
-async def _serve(app: Any, settings: Any) -> tuple[Any, list[tuple[Any, _Socket]], Any]:
-    import uvicorn
-    from uvicorn.server import ServerState
-
+def _serve(app: Any, settings: Any) -> tuple[list[tuple[Any, _Socket]], ServerState]:
     # As `pickup serve` configures uvicorn (service/cli.py), minus the socket.
     config = uvicorn.Config(
         app,
@@ -90,10 +91,12 @@ async def _serve(app: Any, settings: Any) -> tuple[Any, list[tuple[Any, _Socket]
         socket = _Socket()
         protocol.connection_made(socket)
         connections.append((protocol, socket))
-    return config, connections, state
+    return connections, state
 
 
-async def _batch(connections: list[tuple[Any, _Socket]], state: Any, request: bytes, n: int) -> int:
+async def _batch(
+    connections: list[tuple[Any, _Socket]], state: ServerState, request: bytes, n: int
+) -> int:
     done = 0
     while done < n:
         for protocol, _ in connections:
@@ -110,33 +113,27 @@ async def measure(spec: dict[str, Any]) -> dict[str, Any]:
     request += b"".join(f"{k}: {v}\r\n".encode() for k, v in spec.get("headers", {}).items())
     request += b"\r\n"
     apps = {}
-    stacks = []
-    for name, values in spec["configs"].items():
-        settings = load_settings(values, env_file=None)
-        app = create_app(settings)
-        lifespan = app.router.lifespan_context(app)
-        await lifespan.__aenter__()
-        stacks.append(lifespan)
-        _, connections, state = await _serve(app, settings)
-        await _batch(connections, state, request, spec["batch"] // 4)  # warm: fill the cache
-        apps[name] = (connections, state)
-    names = list(apps)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(spec["rounds"]):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            connections, state = apps[name]
-            before = time.process_time()
-            served = await _batch(connections, state, request, spec["batch"])
-            samples[name].append((time.process_time() - before) / served * 1e6)
-    statuses: dict[str, dict[str, int]] = {}
-    for name in names:
-        counts = statuses[name] = {}
-        for _, socket in apps[name][0]:
-            for status, n in socket.statuses.items():
-                counts[status] = counts.get(status, 0) + n
-    for lifespan in reversed(stacks):
-        await lifespan.__aexit__(None, None, None)
+    async with contextlib.AsyncExitStack() as lifespans:
+        for name, values in spec["configs"].items():
+            settings = load_settings(values, env_file=None)
+            app = create_app(settings)
+            await lifespans.enter_async_context(app.router.lifespan_context(app))
+            connections, state = _serve(app, settings)
+            await _batch(connections, state, request, spec["batch"] // 4)  # warm: fill the cache
+            apps[name] = (connections, state)
+        names = list(apps)
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for round_index in range(spec["rounds"]):
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                connections, state = apps[name]
+                before = time.process_time()
+                served = await _batch(connections, state, request, spec["batch"])
+                samples[name].append((time.process_time() - before) / served * 1e6)
+    statuses = {
+        name: dict(sum((Counter(socket.statuses) for _, socket in apps[name][0]), Counter()))
+        for name in names
+    }
     return {"cpu_us_per_request": samples, "statuses": statuses}
 
 
